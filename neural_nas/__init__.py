@@ -1,0 +1,12 @@
+"""neural_nas: neural architecture search with the Intel Neural Compressor NAS API, resumable, offline and fast."""
+
+import logging
+
+from neural_nas.approaches import BasicNAS
+from neural_nas.config import NASConfig
+from neural_nas.nas import NAS, NASBase, nas_registry
+
+logging.getLogger("neural_nas").addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+__all__ = ["NAS", "BasicNAS", "NASBase", "NASConfig", "nas_registry"]

@@ -1,0 +1,75 @@
+"""One registry class; every pluggable kind (approaches, searchers, super-networks, ...) is an instance of it."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import warnings
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from neural_nas.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Case-insensitive name -> object table, filled with a decorator.
+
+    ``key`` is the config key users set to pick an entry (``nas.approach``): it names the key in lookup errors.
+    """
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        self._entries: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
+
+    def __call__(self, name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:
+        """Decorator: ``@registry("name")`` stores the decorated object under ``name.lower()``."""
+
+        def register(obj: T) -> T:
+            self.register(name, obj, aliases=aliases)
+            return obj
+
+        return register
+
+    def register(self, name: str, obj: T, *, aliases: tuple[str, ...] = ()) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError(f"a {self.kind} must be registered under a non-empty string, not {name!r}")
+        key = name.strip().lower()
+        if key in self._entries:
+            # stacklevel 4: past register() and the decorator, to the user's line.
+            warnings.warn(f"{self.kind} {key!r} is already registered; replacing {self._entries[key]!r} with {obj!r}",
+                          stacklevel=4)
+        self._entries[key] = obj
+        for alias in aliases:
+            self._aliases[alias.lower()] = key
+
+    def canonical(self, name: str) -> str:
+        """The registered name for ``name`` (case and aliases resolved); a ConfigError if there is none."""
+        key = str(name).strip().lower()
+        key = self._aliases.get(key, key)
+        if key not in self._entries:
+            known = self.names()
+            close = difflib.get_close_matches(key, known + sorted(self._aliases), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(self.key, name, f"one of the registered {self.kind}s: {', '.join(known) or '(none)'}", hint)
+        return key
+
+    def get(self, name: str) -> T:
+        return self._entries[self.canonical(name)]
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered names matching a shell wildcard, sorted."""
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern.lower()))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = name.strip().lower()
+        return key in self._entries or key in self._aliases
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self.names())})"
+

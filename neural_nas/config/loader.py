@@ -1,0 +1,35 @@
+"""Reading configurations: YAML files (opened read-only, `yaml.safe_load` only) or NASConfig objects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from neural_nas.config.nas_config import NASConfig
+from neural_nas.errors import ConfigError
+
+
+def load_yaml(path: str | os.PathLike) -> NASConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NAS configuration file not found: {str(path)!r}")
+    with open(path, encoding="utf-8") as f:  # read-only: the user's file is never rewritten
+        text = f.read()
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), "<unparsable YAML>", "a valid YAML document", str(err).replace("\n", " ")) from err
+    return NASConfig.from_dict(document, source=str(path))
+
+
+def load_config(conf_fname_or_obj: Any) -> NASConfig:
+    """A validated private copy of the configuration: callers' NASConfig objects are never mutated."""
+    if isinstance(conf_fname_or_obj, NASConfig):
+        return conf_fname_or_obj.copy()
+    if isinstance(conf_fname_or_obj, (str, os.PathLike)):
+        return load_yaml(conf_fname_or_obj)
+    raise TypeError("NAS expects the path of a YAML file (str or os.PathLike) or a NASConfig object; "
+                    f"got {type(conf_fname_or_obj).__name__}")

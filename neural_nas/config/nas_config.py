@@ -1,0 +1,191 @@
+"""NASConfig: attribute access over a nested dict, backed by the schema (an unset key reads as its default)."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from neural_nas.config.schema import BY_PATH, FREE_SECTIONS, SECTIONS
+from neural_nas.errors import ConfigError
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _children(prefix: str) -> list[str]:
+    """Names directly under a section, as users may type them."""
+    names = {p[len(prefix) + 1:].split(".")[0] if prefix else p.split(".")[0]
+             for p in list(BY_PATH) + list(SECTIONS) + list(FREE_SECTIONS)
+             if p and (not prefix or p.startswith(prefix + "."))}
+    return sorted(names)
+
+
+def _unknown(path: str, value: Any) -> ConfigError:
+    prefix, _, name = path.rpartition(".")
+    allowed = _children(prefix)
+    close = difflib.get_close_matches(name, allowed, n=1)
+    where = f"`{prefix}`" if prefix else "the top level"
+    return ConfigError(path, value, f"a known key; {where} accepts: {', '.join(allowed)}",
+                       f"did you mean {_join(prefix, close[0])!r}?" if close else "")
+
+
+class NASConfig:
+    """The NAS configuration, from Python or YAML (`NASConfig.from_yaml`).
+
+    ``config.nas.search.max_trials = 10``; ``config.dynas.population = 50`` (``config.dynas`` is ``config.nas.dynas``).
+    Assignments are checked at once against the schema, so a typo fails on the user's own line.
+    """
+
+    def __init__(self, approach: str | None = None, search_space: Mapping | None = None,
+                 search_algorithm: str | None = None) -> None:
+        self._data: dict[str, Any] = {}
+        self.set("nas.approach", approach)
+        self.set("nas.search.search_space", search_space)
+        self.set("nas.search.search_algorithm", search_algorithm)
+
+    # -- building ---------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, document: Any, *, source: str = "the configuration") -> NASConfig:
+        """Validate a whole document (as loaded from YAML) and return a config holding a copy of it."""
+        if not isinstance(document, Mapping):
+            raise ConfigError(source, document, "a mapping with a `nas:` section")
+        if "nas" not in document:
+            raise ConfigError("nas", None, "a mapping with the NAS settings (the document has no `nas:` section)")
+        config = cls()
+        config._set_tree("", document)
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str) -> NASConfig:
+        from neural_nas.config.loader import load_yaml
+
+        return load_yaml(path)
+
+    def _set_tree(self, prefix: str, tree: Mapping) -> None:
+        for name, value in tree.items():
+            if not isinstance(name, str):
+                raise ConfigError(_join(prefix, str(name)), value, "a mapping with string keys")
+            self.set(_join(prefix, name), value)
+
+    def set(self, path: str, value: Any) -> None:
+        """Set one key (dotted path) or a whole section (a mapping); None unsets a key (it then reads as its default)."""
+        if path in SECTIONS:
+            if value is None:
+                return
+            if not isinstance(value, Mapping):
+                raise ConfigError(path, value, f"a mapping ({SECTIONS[path]})")
+            self._set_tree(path, value)
+            return
+        if path in FREE_SECTIONS:
+            if value is not None and not isinstance(value, (Mapping, str, int, float)):
+                raise ConfigError(path, value, "a mapping or a scalar")
+            self._store(path, copy.deepcopy(value))
+            return
+        key = BY_PATH.get(path)
+        if key is None:
+            raise _unknown(path, value)
+        if value is None:
+            self._store(path, None)
+            return
+        key.constraint.validate(path, value)
+        self._store(path, copy.deepcopy(value))
+
+    def _store(self, path: str, value: Any) -> None:
+        *parents, leaf = path.split(".")
+        node = self._data
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+
+    # -- reading ----------------------------------------------------------------------------------------------------
+    def get(self, path: str) -> Any:
+        """The value of a key, or its default when unset; a section path gives a dict."""
+        node: Any = self._data
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                key = BY_PATH.get(path)
+                if key is not None:
+                    return copy.deepcopy(key.default)
+                if path in SECTIONS:
+                    return {}
+                if path in FREE_SECTIONS:
+                    return None
+                raise _unknown(path, None)
+            node = node[part]
+        return node
+
+    def is_set(self, path: str) -> bool:
+        node: Any = self._data
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    def to_dict(self, *, with_defaults: bool = True) -> dict[str, Any]:
+        """A deep copy of the document; with defaults filled in for every declared key."""
+        out = copy.deepcopy(self._data)
+        if with_defaults:
+            for path, key in BY_PATH.items():
+                if not self.is_set(path):
+                    *parents, leaf = path.split(".")
+                    node = out
+                    for p in parents:
+                        node = node.setdefault(p, {})
+                    node[leaf] = copy.deepcopy(key.default)
+        return out
+
+    def copy(self) -> NASConfig:
+        new = NASConfig()
+        new._data = copy.deepcopy(self._data)
+        return new
+
+    @property
+    def nas(self) -> _Section:
+        return _Section(self, "nas")
+
+    @property
+    def dynas(self) -> _Section:
+        return _Section(self, "nas.dynas")
+
+    def __repr__(self) -> str:
+        return f"NASConfig({self._data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NASConfig) and self.to_dict() == other.to_dict()
+
+
+class _Section:
+    """A view of one section: attributes are its keys (read with defaults, assigned with validation)."""
+
+    __slots__ = ("_config", "_path")
+
+    def __init__(self, config: NASConfig, path: str) -> None:
+        object.__setattr__(self, "_config", config)
+        object.__setattr__(self, "_path", path)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        path = _join(self._path, name)
+        if path in SECTIONS:
+            return _Section(self._config, path)
+        if path in BY_PATH or path in FREE_SECTIONS:
+            return self._config.get(path)
+        err = _unknown(path, None)
+        raise AttributeError(str(err).replace("; got None", ""))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._config.set(_join(self._path, name), value)
+
+    def __dir__(self) -> list[str]:
+        return _children(self._path)
+
+    def __repr__(self) -> str:
+        return f"<{self._path}: {self._config.get(self._path)!r}>"

@@ -1,0 +1,35 @@
+"""One error family. Each subclass also inherits the builtin it refines, so `except ValueError` keeps working."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NASError(Exception):
+    """Root of every error raised on purpose by neural_nas."""
+
+
+class ConfigError(NASError, ValueError):
+    """A configuration, search space or other user input is invalid.
+
+    The message names the key (a dotted path such as ``nas.dynas.population``), the value given and what is allowed.
+    """
+
+    def __init__(self, key: str, value: Any, allowed: str, hint: str = "") -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        message = f"{key} must be {allowed}; got {value!r}"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
+
+
+class MeasurementError(NASError, RuntimeError):
+    """Measuring one architecture failed; carries the architecture that caused it."""
+
+    def __init__(self, arch: Any, reason: str) -> None:
+        self.arch = arch
+        super().__init__(f"measuring architecture {arch!r} failed: {reason}")
+
+
+class ExperimentalWarning(UserWarning):
+    """A feature whose interface may still change."""

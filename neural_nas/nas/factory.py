@@ -1,0 +1,30 @@
+"""The NAS factory: configuration in, an instance of the configured approach out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from neural_nas.config import NASConfig, load_config
+from neural_nas.nas.base import NASBase, nas_registry
+
+logger = logging.getLogger("neural_nas")
+
+
+class NAS:
+    """``NAS(yaml_path_or_NASConfig, *args, **kwargs)`` returns an instance of the approach named by ``nas.approach``.
+
+    Extra arguments go to the approach's constructor (``NAS(yaml, search_space, model_builder)`` for Basic NAS).
+    Nothing is stored on this class: each call builds an independent instance from its own copy of the config.
+    """
+
+    def __new__(cls, conf_fname_or_obj: str | NASConfig, *args: Any, **kwargs: Any) -> NASBase:
+        import neural_nas.approaches  # noqa: F401 - registers the built-in approaches
+
+        config = load_config(conf_fname_or_obj)
+        approach = config.nas.approach
+        if approach is None or not str(approach).strip():
+            logger.warning("nas.approach is unset: using Basic NAS ('basic')")
+            approach = "basic"
+        approach_cls = nas_registry.get(approach)
+        return approach_cls(config, *args, **kwargs)

@@ -1,0 +1,82 @@
+"""An append-only JSON-lines log: each record is on disk (flushed and fsynced) before `append` returns.
+
+A crash can lose at most the line being written; the reader skips such a torn last line (one without its newline).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from neural_nas.errors import ConfigError
+
+logger = logging.getLogger("neural_nas")
+
+
+class Journal:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._checked_tail = False
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every complete record; a corrupt complete line is an error naming the file and line."""
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        torn = lines.pop()  # after the last newline: empty, or a record cut off by a crash
+        if torn.strip():
+            logger.warning("%s: ignoring an incomplete last line (%d bytes) left by an interrupted write",
+                           self.path, len(torn))
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"{self.path}:{number}", line[:80].decode(errors="replace"),
+                                  "a JSON object (one results record per line)", str(err)) from err
+            if not isinstance(record, dict):
+                raise ConfigError(f"{self.path}:{number}", record, "a JSON object (one results record per line)")
+            records.append(record)
+        return records
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._checked_tail:
+            self._drop_torn_tail()
+            self._checked_tail = True
+        with open(self.path, "ab") as f:
+            f.write(line.encode())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _drop_torn_tail(self) -> None:
+        """Cut an incomplete last line (never a complete record) so the next record starts on its own line."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if data.endswith(b"\n"):
+                return
+            keep = data.rfind(b"\n") + 1
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a whole file so readers see either the old or the new content, never a half-written one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
