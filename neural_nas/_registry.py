@@ -40,8 +40,10 @@ class Registry(Generic[T]):
         key = name.strip().lower()
         if key in self._entries:
             # stacklevel 4: past register() and the decorator, to the user's line.
-            warnings.warn(f"{self.kind} {key!r} is already registered; replacing {self._entries[key]!r} with {obj!r}",
-                          stacklevel=4)
+            warnings.warn(
+                f"{self.kind} {key!r} is already registered; replacing {self._entries[key]!r} with {obj!r}",
+                stacklevel=4,
+            )
         self._entries[key] = obj
         for alias in aliases:
             self._aliases[alias.lower()] = key
@@ -54,7 +56,9 @@ class Registry(Generic[T]):
             known = self.names()
             close = difflib.get_close_matches(key, known + sorted(self._aliases), n=1)
             hint = f"did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(self.key, name, f"one of the registered {self.kind}s: {', '.join(known) or '(none)'}", hint)
+            raise ConfigError(
+                self.key, name, f"one of the registered {self.kind}s: {', '.join(known) or '(none)'}", hint
+            )
         return key
 
     def get(self, name: str) -> T:
@@ -72,4 +76,3 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self.names())})"
-

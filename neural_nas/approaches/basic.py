@@ -18,8 +18,12 @@ class BasicNAS(NASBase):
     """``BasicNAS(conf, search_space=None, model_builder=None)``; `estimate(model)` is ``train_func(model)`` then
     ``eval_func(model)``. Without functions, they are built from the config's ``train:`` / ``evaluation:`` sections."""
 
-    def __init__(self, conf_fname_or_obj: str | NASConfig, search_space: Mapping[str, Sequence[Any]] | None = None,
-                 model_builder: Callable[[dict], Any] | None = None) -> None:
+    def __init__(
+        self,
+        conf_fname_or_obj: str | NASConfig,
+        search_space: Mapping[str, Sequence[Any]] | None = None,
+        model_builder: Callable[[dict], Any] | None = None,
+    ) -> None:
         super().__init__(search_space=search_space, model_builder=model_builder)
         self.conf = load_config(conf_fname_or_obj)
         self._train_func: Callable[[Any], Any] | None = None
@@ -51,12 +55,16 @@ class BasicNAS(NASBase):
         if self._train_func is None and self.conf.get("train") is not None:
             from neural_nas.training import build_train_func
 
-            self._train_func = build_train_func(self.conf.get("train"), device=self._device(),
-                                                seed=self.conf.nas.search.seed)
+            self._train_func = build_train_func(
+                self.conf.get("train"), device=self._device(), seed=self.conf.nas.search.seed
+            )
         if self._eval_func is None:
             if self.conf.get("evaluation") is None:
-                raise ConfigError("eval_func", None, "a function model -> metrics (set agent.eval_func) or an "
-                                  "`evaluation:` section in the config")
+                raise ConfigError(
+                    "eval_func",
+                    None,
+                    "a function model -> metrics (set agent.eval_func) or an `evaluation:` section in the config",
+                )
             from neural_nas.training import build_eval_func
 
             self._eval_func = build_eval_func(self.conf.get("evaluation"), device=self._device())

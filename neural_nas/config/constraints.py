@@ -1,4 +1,4 @@
-"""Constraint objects: each one checks a value and describes what it allows, so the check and the message share a source."""
+"""Constraint objects: each checks a value and describes what it allows, so the check and the message share a source."""
 
 from __future__ import annotations
 
@@ -43,13 +43,11 @@ class Interval(Constraint):
     def is_satisfied_by(self, value: Any) -> bool:
         if not (_is_int(value) if self.kind is int else _is_real(value)) or (_is_real(value) and math.isnan(value)):
             return False
-        if self.low is not None:
-            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
-                return False
-        if self.high is not None:
-            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
-                return False
-        return True
+        low_open = self.closed in ("right", "neither")
+        high_open = self.closed in ("left", "neither")
+        if self.low is not None and (value < self.low or (value == self.low and low_open)):
+            return False
+        return self.high is None or not (value > self.high or (value == self.high and high_open))
 
     def __str__(self) -> str:
         left = "[" if self.closed in ("both", "left") else "("
@@ -143,7 +141,9 @@ class SearchSpace(Constraint):
             raise ConfigError(key, value, str(self))
         for name, choices in value.items():
             if not isinstance(name, str) or not name:
-                raise ConfigError(key, name, "a mapping whose keys are non-empty strings (architecture parameter names)")
+                raise ConfigError(
+                    key, name, "a mapping whose keys are non-empty strings (architecture parameter names)"
+                )
             if not isinstance(choices, (list, tuple)) or len(choices) == 0:
                 raise ConfigError(f"{key}.{name}", choices, "a non-empty list of choices")
             if len({repr(c) for c in choices}) != len(choices):
@@ -180,4 +180,3 @@ class AnyOf(Constraint):
 
     def invalid_example(self) -> Any:
         return self.options[0].invalid_example()
-

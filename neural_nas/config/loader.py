@@ -31,5 +31,7 @@ def load_config(conf_fname_or_obj: Any) -> NASConfig:
         return conf_fname_or_obj.copy()
     if isinstance(conf_fname_or_obj, (str, os.PathLike)):
         return load_yaml(conf_fname_or_obj)
-    raise TypeError("NAS expects the path of a YAML file (str or os.PathLike) or a NASConfig object; "
-                    f"got {type(conf_fname_or_obj).__name__}")
+    raise TypeError(
+        "NAS expects the path of a YAML file (str or os.PathLike) or a NASConfig object; "
+        f"got {type(conf_fname_or_obj).__name__}"
+    )

@@ -17,9 +17,11 @@ def _join(prefix: str, name: str) -> str:
 
 def _children(prefix: str) -> list[str]:
     """Names directly under a section, as users may type them."""
-    names = {p[len(prefix) + 1:].split(".")[0] if prefix else p.split(".")[0]
-             for p in list(BY_PATH) + list(SECTIONS) + list(FREE_SECTIONS)
-             if p and (not prefix or p.startswith(prefix + "."))}
+    names = {
+        p[len(prefix) + 1 :].split(".")[0] if prefix else p.split(".")[0]
+        for p in list(BY_PATH) + list(SECTIONS) + list(FREE_SECTIONS)
+        if p and (not prefix or p.startswith(prefix + "."))
+    }
     return sorted(names)
 
 
@@ -28,8 +30,12 @@ def _unknown(path: str, value: Any) -> ConfigError:
     allowed = _children(prefix)
     close = difflib.get_close_matches(name, allowed, n=1)
     where = f"`{prefix}`" if prefix else "the top level"
-    return ConfigError(path, value, f"a known key; {where} accepts: {', '.join(allowed)}",
-                       f"did you mean {_join(prefix, close[0])!r}?" if close else "")
+    return ConfigError(
+        path,
+        value,
+        f"a known key; {where} accepts: {', '.join(allowed)}",
+        f"did you mean {_join(prefix, close[0])!r}?" if close else "",
+    )
 
 
 class NASConfig:
@@ -39,8 +45,9 @@ class NASConfig:
     Assignments are checked at once against the schema, so a typo fails on the user's own line.
     """
 
-    def __init__(self, approach: str | None = None, search_space: Mapping | None = None,
-                 search_algorithm: str | None = None) -> None:
+    def __init__(
+        self, approach: str | None = None, search_space: Mapping | None = None, search_algorithm: str | None = None
+    ) -> None:
         self._data: dict[str, Any] = {}
         self.set("nas.approach", approach)
         self.set("nas.search.search_space", search_space)
@@ -52,8 +59,10 @@ class NASConfig:
         """Validate a whole document (as loaded from YAML) and return a config holding a copy of it."""
         if not isinstance(document, Mapping):
             raise ConfigError(source, document, "a mapping with a `nas:` section")
-        if "nas" not in document:
-            raise ConfigError("nas", None, "a mapping with the NAS settings (the document has no `nas:` section)")
+        if not isinstance(document.get("nas"), Mapping):
+            raise ConfigError(
+                "nas", document.get("nas"), "a mapping with the NAS settings (`nas:` with `approach`, `search`, ...)"
+            )
         config = cls()
         config._set_tree("", document)
         return config
@@ -71,7 +80,7 @@ class NASConfig:
             self.set(_join(prefix, name), value)
 
     def set(self, path: str, value: Any) -> None:
-        """Set one key (dotted path) or a whole section (a mapping); None unsets a key (it then reads as its default)."""
+        """Set a key (dotted path) or a whole section (a mapping); None unsets a key (it then reads as its default)."""
         if path in SECTIONS:
             if value is None:
                 return

@@ -1,6 +1,7 @@
 """The configuration schema: one row per key (path, constraint, default, doc).
 
-The same table validates configs, fills in defaults and renders `docs/config-reference.md`; tests draw a bad value for every key from it.
+The same table validates configs, fills in defaults and renders `docs/config-reference.md`; tests draw a bad
+value for every key from it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from neural_nas.config.constraints import (
     Constraint,
     Interval,
     ListOf,
-    Mapping_,
     SearchSpace,
     String,
 )
@@ -57,28 +57,58 @@ _int_ge = lambda low: Interval(int, low, None, "left")  # noqa: E731  (a table r
 _opt_str = AnyOf(String(), None)
 
 KEYS: tuple[Key, ...] = (
-    Key("nas.approach", _opt_str, None,
-        "Registered approach name (case-insensitive): `basic`, `dynas` or a user's. Unset -> `basic`, with a warning."),
-    Key("nas.search.search_space", AnyOf(SearchSpace(), None), None,
-        "Basic NAS: `{name: [choice, ...]}`; keys are handled in sorted order."),
-    Key("nas.search.search_algorithm", _opt_str, None,
+    Key(
+        "nas.approach",
+        _opt_str,
+        None,
+        "Registered approach name (case-insensitive): `basic`, `dynas` or a user's. Unset -> `basic`, with a warning.",
+    ),
+    Key(
+        "nas.search.search_space",
+        AnyOf(SearchSpace(), None),
+        None,
+        "Basic NAS: `{name: [choice, ...]}`; keys are handled in sorted order.",
+    ),
+    Key(
+        "nas.search.search_algorithm",
+        _opt_str,
+        None,
         "Basic NAS: `grid`, `random`, `bo` or a registered searcher (unset -> `bo`). "
-        "Dynamic NAS: by objective count, see docs."),
-    Key("nas.search.metrics", AnyOf(ListOf(String()), None), None,
-        "Basic NAS: metric names, in the order the eval function returns them. Unset -> the keys of a returned dict."),
-    Key("nas.search.higher_is_better", AnyOf(ListOf(Boolean()), None), None,
-        "Basic NAS: one bool per metric. Unset -> all true."),
-    Key("nas.search.max_trials", AnyOf(_int_ge(1), None), None,
-        "Basic NAS: how many architectures to measure in all, earlier (resumed) results included. Unset -> 3."),
+        "Dynamic NAS: by objective count, see docs.",
+    ),
+    Key(
+        "nas.search.metrics",
+        AnyOf(ListOf(String()), None),
+        None,
+        "Basic NAS: metric names, in the order the eval function returns them. Unset -> the keys of a returned dict.",
+    ),
+    Key(
+        "nas.search.higher_is_better",
+        AnyOf(ListOf(Boolean()), None),
+        None,
+        "Basic NAS: one bool per metric. Unset -> all true.",
+    ),
+    Key(
+        "nas.search.max_trials",
+        AnyOf(_int_ge(1), None),
+        None,
+        "Basic NAS: how many architectures to measure in all, earlier (resumed) results included. Unset -> 3.",
+    ),
     Key("nas.search.seed", Interval(int, 0, None, "left"), 42, "Seed of every random choice the search makes."),
     Key("nas.dynas.supernet", _opt_str, None, "Registered super-network name (required for Dynamic NAS)."),
-    Key("nas.dynas.metrics", AnyOf(ListOf(String(), 1, 3), None), None,
-        "1 to 3 objectives the super-network can measure, in this order (`acc`, `macs`, `params`, `lat`, ...)."),
+    Key(
+        "nas.dynas.metrics",
+        AnyOf(ListOf(String(), 1, 3), None),
+        None,
+        "1 to 3 objectives the super-network can measure, in this order (`acc`, `macs`, `params`, `lat`, ...).",
+    ),
     Key("nas.dynas.population", _int_ge(10), 50, "Sub-networks measured per loop."),
     Key("nas.dynas.num_evals", _int_ge(1), 100000, "Measurements in all, earlier (resumed) rows included."),
     Key("nas.dynas.results_csv_path", _opt_str, None, "Results CSV; an existing file resumes the search."),
     Key("nas.dynas.dataset_path", _opt_str, None, "ImageFolder root with `train/` and `val/` (needed for accuracy)."),
-    Key("nas.dynas.supernet_ckpt_path", _opt_str, None, "Super-network weights file; unset -> the cache, then download."),
+    Key(
+        "nas.dynas.supernet_ckpt_path", _opt_str, None, "Super-network weights file; unset -> the cache, then download."
+    ),
     Key("nas.dynas.batch_size", _int_ge(1), 64, "Latency measurement batch size."),
     Key("nas.dynas.eval_batch_size", _int_ge(1), 64, "Accuracy evaluation batch size."),
     Key("nas.dynas.num_workers", Interval(int, 0, None, "left"), 20, "Data-loader worker processes."),

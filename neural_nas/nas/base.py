@@ -28,7 +28,9 @@ from neural_nas.results.reports import archive_reports, format_report
 logger = logging.getLogger("neural_nas")
 
 nas_registry: Registry[type] = Registry("approach", "nas.approach")
-nas_registry.__doc__ = "Class decorator: ``@nas_registry('name')`` makes a NASBase subclass reachable as ``nas.approach: name``."
+nas_registry.__doc__ = (
+    "Class decorator: ``@nas_registry('name')`` makes a NASBase subclass reachable as ``nas.approach: name``."
+)
 
 DEFAULT_MAX_TRIALS = 3
 RESULTS_DIR = "NASResults"
@@ -61,8 +63,11 @@ def arch_key(arch: Mapping[str, Any]) -> tuple[Any, ...]:
 class NASBase:
     """Base class of NAS approaches (see the module docstring for the loop and its hooks)."""
 
-    def __init__(self, search_space: Mapping[str, Sequence[Any]] | None = None,
-                 model_builder: Callable[[dict], Any] | None = None) -> None:
+    def __init__(
+        self,
+        search_space: Mapping[str, Sequence[Any]] | None = None,
+        model_builder: Callable[[dict], Any] | None = None,
+    ) -> None:
         self.conf = NASConfig()  # approaches that take a config replace it
         self._search_space: SearchSpace | None = None
         self._model_builder: Callable[[dict], Any] | None = None
@@ -93,8 +98,11 @@ class NASBase:
     @model_builder.setter
     def model_builder(self, model_builder: Callable[[dict], Any]) -> None:
         if not callable(model_builder):
-            raise ConfigError("model_builder", model_builder, "a callable that takes an architecture dict and "
-                              "returns a torch.nn.Module")
+            raise ConfigError(
+                "model_builder",
+                model_builder,
+                "a callable that takes an architecture dict and returns a torch.nn.Module",
+            )
         self._model_builder = model_builder
 
     @property
@@ -108,10 +116,15 @@ class NASBase:
             from neural_nas.searchers import searcher_registry
 
             searcher_registry.canonical(search_algorithm)  # fail now on an unknown name
-        elif not (callable(getattr(search_algorithm, "suggest", None))
-                  and callable(getattr(search_algorithm, "get_feedback", None))):
-            raise ConfigError("search_algorithm", search_algorithm, "a registered name or an object with "
-                              "suggest() -> architecture dict and get_feedback(score)")
+        elif not (
+            callable(getattr(search_algorithm, "suggest", None))
+            and callable(getattr(search_algorithm, "get_feedback", None))
+        ):
+            raise ConfigError(
+                "search_algorithm",
+                search_algorithm,
+                "a registered name or an object with suggest() -> architecture dict and get_feedback(score)",
+            )
         self._search_algorithm = search_algorithm
         self._searcher = None
 
@@ -131,8 +144,11 @@ class NASBase:
         if configured is None:
             return [True] * len(names)
         if names and len(configured) != len(names):
-            raise ConfigError("nas.search.higher_is_better", configured,
-                              f"a list of {len(names)} booleans, one per metric ({', '.join(names)})")
+            raise ConfigError(
+                "nas.search.higher_is_better",
+                configured,
+                f"a list of {len(names)} booleans, one per metric ({', '.join(names)})",
+            )
         return list(configured)
 
     # -- the loop ---------------------------------------------------------------------------------------------------
@@ -147,41 +163,50 @@ class NASBase:
         raise NotImplementedError(f"{type(self).__name__} must implement estimate(model)")
 
     def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-        """Run trials until `max_trials` architectures are measured (earlier results included); return the Pareto front."""
+        """Run trials until `max_trials` architectures are measured (earlier results count); return the Pareto front."""
         from tqdm.auto import tqdm
 
         self._setup()
         space = self._require_search_space()
         if self._model_builder is None:
-            raise ConfigError("model_builder", None, "a callable that takes an architecture dict and returns a "
-                              "torch.nn.Module (pass it to the constructor or set agent.model_builder)")
+            raise ConfigError(
+                "model_builder",
+                None,
+                "a callable that takes an architecture dict and returns a "
+                "torch.nn.Module (pass it to the constructor or set agent.model_builder)",
+            )
         results_dir = Path(res_save_path if res_save_path is not None else os.getcwd()) / RESULTS_DIR
         journal = self._open_results(results_dir, space)
         max_trials = self.conf.nas.search.max_trials or DEFAULT_MAX_TRIALS
         self._searcher = self._make_searcher()
 
         repeats = 0
-        with tqdm(total=max_trials, initial=min(len(self._trials), max_trials), desc="NAS trials", unit="trial",
-                  disable=None) as bar:
+        with tqdm(
+            total=max_trials, initial=min(len(self._trials), max_trials), desc="NAS trials", unit="trial", disable=None
+        ) as bar:
             while len(self._trials) < max_trials:
                 if sum(space.contains(t.arch) for t in self._trials.values()) >= space.size:
                     logger.info("search space exhausted: all %d architectures are measured", space.size)
                     break
                 arch = self.select_model_arch()
                 if arch is None:
-                    logger.info("the search algorithm has nothing left to propose; stopping after %d trials",
-                                len(self._trials))
+                    logger.info(
+                        "the search algorithm has nothing left to propose; stopping after %d trials", len(self._trials)
+                    )
                     break
                 if not isinstance(arch, Mapping) or not space.contains(arch):
-                    raise ConfigError("search_algorithm", arch, f"a proposer of architectures from the search space "
-                                      f"{space.as_dict()}")
+                    raise ConfigError(
+                        "search_algorithm", arch, f"a proposer of architectures from the search space {space.as_dict()}"
+                    )
                 known = self._trials.get(arch_key(arch))
                 if known is not None:  # never spend a trial re-measuring
                     self._searcher.get_feedback(self._score(known.metrics))
                     repeats += 1
                     if repeats >= _MAX_REPEATS:
-                        logger.warning("the search algorithm proposed only measured architectures %d times in a row; "
-                                       "stopping", repeats)
+                        logger.warning(
+                            "the search algorithm proposed only measured architectures %d times in a row; stopping",
+                            repeats,
+                        )
                         break
                     continue
                 repeats = 0
@@ -193,8 +218,12 @@ class NASBase:
                 bar.update(1)
         self.find_best_model_archs()
         write_atomic(results_dir / "Final_results.txt", self._report())
-        logger.info("search done: %d architectures measured, %d on the Pareto front; results in %s",
-                    len(self._trials), len(self.best_model_archs), results_dir)
+        logger.info(
+            "search done: %d architectures measured, %d on the Pareto front; results in %s",
+            len(self._trials),
+            len(self.best_model_archs),
+            results_dir,
+        )
         return self.best_model_archs
 
     def _setup(self) -> None:
@@ -204,14 +233,20 @@ class NASBase:
         if self._search_space is None:
             configured = self.conf.nas.search.search_space
             if configured is None:
-                raise ConfigError("nas.search.search_space", None, "a mapping {name: [choice, ...]} (set it in the "
-                                  "config or pass search_space= to the constructor)")
+                raise ConfigError(
+                    "nas.search.search_space",
+                    None,
+                    "a mapping {name: [choice, ...]} (set it in the config or pass search_space= to the constructor)",
+                )
             self._search_space = SearchSpace(configured)
         try:
             json.dumps(self._search_space.as_dict())
         except TypeError as err:
-            raise ConfigError("search_space", self._search_space.as_dict(), "choices that can be stored in JSON "
-                              "(numbers, strings, booleans, null and lists of them)") from err
+            raise ConfigError(
+                "search_space",
+                self._search_space.as_dict(),
+                "choices that can be stored in JSON (numbers, strings, booleans, null and lists of them)",
+            ) from err
         return self._search_space
 
     def _make_searcher(self) -> Any:
@@ -233,8 +268,11 @@ class NASBase:
         except ImportError:  # pragma: no cover - torch is a dependency
             torch = None
         if torch is not None and not isinstance(model, torch.nn.Module):
-            raise ConfigError("model_builder", type(model).__name__, f"a callable returning a torch.nn.Module "
-                              f"(it returned a {type(model).__name__} for {arch!r})")
+            raise ConfigError(
+                "model_builder",
+                type(model).__name__,
+                f"a callable returning a torch.nn.Module (it returned a {type(model).__name__} for {arch!r})",
+            )
         params = sum(p.numel() for p in model.parameters()) if torch is not None else None
         try:
             result = self.estimate(model)
@@ -245,23 +283,29 @@ class NASBase:
         return Trial(arch, self._normalize_metrics(result, arch), params)
 
     def _normalize_metrics(self, result: Any, arch: Mapping[str, Any]) -> dict[str, float]:
-        """Scalar, list or dict -> ``{name: float}`` in the configured metric order; NaN/inf and mismatches are errors."""
+        """Scalar, list or dict -> ``{name: float}`` in the configured order; NaN/inf and mismatches are errors."""
         names = self.metric_names
         if isinstance(result, Mapping):
             given = list(result)
             if names is None:
                 names = [str(n) for n in given]
             elif sorted(map(str, given)) != sorted(names):
-                raise MeasurementError(arch, f"the evaluation returned metrics {given}, but the configured metrics "
-                                       f"(nas.search.metrics) are {names}")
+                raise MeasurementError(
+                    arch,
+                    f"the evaluation returned metrics {given}, but the configured metrics "
+                    f"(nas.search.metrics) are {names}",
+                )
             values = [result[n] for n in names]
         else:
             values = list(result) if isinstance(result, (list, tuple)) else [result]
             if names is None:
                 names = ["metric"] if len(values) == 1 else [f"metric_{i}" for i in range(len(values))]
             elif len(values) != len(names):
-                raise MeasurementError(arch, f"the evaluation returned {len(values)} value(s) {values!r}, but "
-                                       f"{len(names)} metrics are configured (nas.search.metrics: {names})")
+                raise MeasurementError(
+                    arch,
+                    f"the evaluation returned {len(values)} value(s) {values!r}, but "
+                    f"{len(names)} metrics are configured (nas.search.metrics: {names})",
+                )
         floats = []
         for name, value in zip(names, values):
             try:
@@ -310,16 +354,24 @@ class NASBase:
                     continue
             names = list(record["metrics"])
             if self.metric_names is not None and names != list(self.metric_names):
-                raise ConfigError("nas.search.metrics", self.metric_names,
-                                  f"the metrics of the earlier results in {source} ({names}), or a new results folder")
+                raise ConfigError(
+                    "nas.search.metrics",
+                    self.metric_names,
+                    f"the metrics of the earlier results in {source} ({names}), or a new results folder",
+                )
             self._metric_names = self._metric_names or names
             key = arch_key(arch)
             if key not in self._trials:
-                self._trials[key] = Trial(arch, {n: float(v) for n, v in record["metrics"].items()}, record.get("params"))
+                self._trials[key] = Trial(
+                    arch, {n: float(v) for n, v in record["metrics"].items()}, record.get("params")
+                )
                 added += 1
         if skipped:
-            logger.warning("%d earlier result(s) in %s are outside the current search space; kept on disk, not used",
-                           skipped, source)
+            logger.warning(
+                "%d earlier result(s) in %s are outside the current search space; kept on disk, not used",
+                skipped,
+                source,
+            )
         return added
 
     @staticmethod
@@ -355,13 +407,16 @@ class NASBase:
 
     def dump_search_results(self, path: str | os.PathLike) -> None:
         """Write the results as JSON (atomically): metric names, directions and one record per architecture."""
-        document = {"format": "neural_nas.search_results/1", "metrics": self.metric_names,
-                    "higher_is_better": self.higher_is_better,
-                    "results": [t.as_record() for t in self._trials.values()]}
+        document = {
+            "format": "neural_nas.search_results/1",
+            "metrics": self.metric_names,
+            "higher_is_better": self.higher_is_better,
+            "results": [t.as_record() for t in self._trials.values()],
+        }
         write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
 
     def load_search_results(self, path: str | os.PathLike) -> dict[tuple, dict[str, float]]:
-        """Load results written by `dump_search_results` (JSON) or a search's ``results.jsonl``; returns `search_results`.
+        """Load results from `dump_search_results` (JSON) or a search's ``results.jsonl``; returns `search_results`.
 
         Pickled files (the reference's ``.npy``) are refused: loading a pickle can execute arbitrary code.
         """
@@ -369,16 +424,21 @@ class NASBase:
         if not path.is_file():
             raise FileNotFoundError(f"search results file not found: {str(path)!r}")
         if path.suffix in (".npy", ".npz", ".pkl", ".pickle"):
-            raise ConfigError(str(path), path.suffix, "a JSON (.json) or JSON-lines (.jsonl) results file; pickled "
-                              "files are not loaded because unpickling can execute code")
+            raise ConfigError(
+                str(path),
+                path.suffix,
+                "a JSON (.json) or JSON-lines (.jsonl) results file; pickled "
+                "files are not loaded because unpickling can execute code",
+            )
         if path.suffix == ".jsonl":
             records = Journal(path).read()
         else:
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as err:
-                raise ConfigError(str(path), "<unparsable>", "a JSON document written by dump_search_results",
-                                  str(err)) from err
+                raise ConfigError(
+                    str(path), "<unparsable>", "a JSON document written by dump_search_results", str(err)
+                ) from err
             if not isinstance(document, Mapping) or not isinstance(document.get("results"), list):
                 raise ConfigError(str(path), type(document).__name__, "a JSON object with a 'results' list")
             records = document["results"]

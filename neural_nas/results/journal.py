@@ -29,8 +29,9 @@ class Journal:
         lines = data.split(b"\n")
         torn = lines.pop()  # after the last newline: empty, or a record cut off by a crash
         if torn.strip():
-            logger.warning("%s: ignoring an incomplete last line (%d bytes) left by an interrupted write",
-                           self.path, len(torn))
+            logger.warning(
+                "%s: ignoring an incomplete last line (%d bytes) left by an interrupted write", self.path, len(torn)
+            )
         records = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -38,8 +39,12 @@ class Journal:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ConfigError(f"{self.path}:{number}", line[:80].decode(errors="replace"),
-                                  "a JSON object (one results record per line)", str(err)) from err
+                raise ConfigError(
+                    f"{self.path}:{number}",
+                    line[:80].decode(errors="replace"),
+                    "a JSON object (one results record per line)",
+                    str(err),
+                ) from err
             if not isinstance(record, dict):
                 raise ConfigError(f"{self.path}:{number}", record, "a JSON object (one results record per line)")
             records.append(record)

@@ -24,8 +24,9 @@ def result_line(arch: Mapping[str, Any], metrics: Mapping[str, float], params: i
     return f"{arch_string(arch)}: {dict(metrics)} Paras: {paras}"
 
 
-def format_report(records: Sequence[Mapping[str, Any]], best: Sequence[Mapping[str, Any]],
-                  higher_is_better: Sequence[bool]) -> str:
+def format_report(
+    records: Sequence[Mapping[str, Any]], best: Sequence[Mapping[str, Any]], higher_is_better: Sequence[bool]
+) -> str:
     """All results in evaluation order, then the Pareto-optimal ones ranked by their summed sign-adjusted metrics."""
     names = list(records[0]["metrics"]) if records else []
     senses = ", ".join(f"{n} ({'higher' if h else 'lower'} is better)" for n, h in zip(names, higher_is_better))

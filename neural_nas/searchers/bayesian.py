@@ -20,8 +20,9 @@ _MAX_CANDIDATES = 4096
 class BayesianSearcher(Searcher):
     """Random proposals until two distinct scores exist, then the unvisited candidate maximising mean + kappa * std."""
 
-    def __init__(self, search_space: Mapping[str, Sequence[Any]], seed: int | None = 42, *, kappa: float = 2.576
-                 ) -> None:
+    def __init__(
+        self, search_space: Mapping[str, Sequence[Any]], seed: int | None = 42, *, kappa: float = 2.576
+    ) -> None:
         super().__init__(search_space, seed)
         self.kappa = kappa
 
@@ -43,7 +44,9 @@ class BayesianSearcher(Searcher):
         if self.space.size <= _MAX_CANDIDATES:
             pool = [i for i in itertools.product(*(range(n) for n in sizes)) if i not in visited]
         else:
-            drawn = {tuple(int(v) for v in row) for row in self.rng.integers(0, sizes, size=(_MAX_CANDIDATES, len(sizes)))}
+            drawn = {
+                tuple(int(v) for v in row) for row in self.rng.integers(0, sizes, size=(_MAX_CANDIDATES, len(sizes)))
+            }
             pool = sorted(drawn - visited)
         return np.array(pool, dtype=float).reshape(-1, len(sizes))
 
@@ -59,8 +62,13 @@ class BayesianSearcher(Searcher):
 
         x = self._scale(np.array([idx for idx, _ in self.history], dtype=float))
         y = np.array([s for _, s in self.history], dtype=float)
-        gp = GaussianProcessRegressor(kernel=Matern(nu=2.5), alpha=1e-6, normalize_y=True, n_restarts_optimizer=5,
-                                      random_state=int(self.rng.integers(2**31 - 1)))
+        gp = GaussianProcessRegressor(
+            kernel=Matern(nu=2.5),
+            alpha=1e-6,
+            normalize_y=True,
+            n_restarts_optimizer=5,
+            random_state=int(self.rng.integers(2**31 - 1)),
+        )
         with warnings.catch_warnings():
             # Hyper-parameter bounds are often hit on a handful of points; the fit is still usable.
             warnings.simplefilter("ignore", ConvergenceWarning)

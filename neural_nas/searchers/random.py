@@ -13,8 +13,11 @@ from neural_nas.searchers._base import Searcher, searcher_registry
 _ENUMERATE_LIMIT = 200_000
 
 
-def random_unvisited(space: SearchSpace, visited: set[tuple[int, ...]], rng: np.random.Generator,
-                     ) -> tuple[int, ...] | None:
+def random_unvisited(
+    space: SearchSpace,
+    visited: set[tuple[int, ...]],
+    rng: np.random.Generator,
+) -> tuple[int, ...] | None:
     """One uniformly random architecture (as choice indices) outside ``visited``; None when all are visited."""
     if len(visited) >= space.size:
         return None

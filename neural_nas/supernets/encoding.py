@@ -25,7 +25,8 @@ class Encoding:
             if spec["count"] < 1 or not spec["vars"]:
                 raise ValueError(f"parameter {name!r} needs count >= 1 and at least one choice; got {spec!r}")
         self.cardinalities = np.array(
-            [len(spec["vars"]) for spec in self.params.values() for _ in range(spec["count"])], dtype=np.int64)
+            [len(spec["vars"]) for spec in self.params.values() for _ in range(spec["count"])], dtype=np.int64
+        )
         self.n_genes = int(self.cardinalities.size)
         self.n_onehot = int(self.cardinalities.sum())
         # Start of each gene's one-hot segment.
@@ -43,7 +44,7 @@ class Encoding:
             raise ValueError(f"choice index out of range in {vector.tolist()}")
         out, start = {}, 0
         for name, spec in self.params.items():
-            out[name] = [spec["vars"][i] for i in vector[start:start + spec["count"]]]
+            out[name] = [spec["vars"][i] for i in vector[start : start + spec["count"]]]
             start += spec["count"]
         return out
 
@@ -75,8 +76,9 @@ class Encoding:
 
     def onehot_to_vector(self, onehot: np.ndarray) -> np.ndarray:
         onehot = np.asarray(onehot)
-        return np.array([int(np.argmax(onehot[o:o + c])) for o, c in zip(self._offsets, self.cardinalities)],
-                        dtype=np.int64)
+        return np.array(
+            [int(np.argmax(onehot[o : o + c])) for o, c in zip(self._offsets, self.cardinalities)], dtype=np.int64
+        )
 
     def random_vectors(self, n: int, rng: None | int | np.random.Generator = None) -> np.ndarray:
         """``n`` uniformly random vectors (rows), drawn from ``rng`` only."""
