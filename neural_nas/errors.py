@@ -16,7 +16,7 @@ class ConfigError(NASError, ValueError):
     """
 
     def __init__(self, key: str, value: Any, allowed: str, hint: str = "") -> None:
-        self.key, self.value, self.allowed = key, value, allowed
+        self.key, self.value, self.allowed, self.hint = key, value, allowed, hint
         message = f"{key} must be {allowed}; got {value!r}"
         if hint:
             message += f". {hint}"
