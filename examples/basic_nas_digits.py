@@ -100,7 +100,8 @@ def main() -> None:
     results = agent.search_results
     for arch in sorted(front, key=lambda a: results[(a["channels"], a["depth"], a["width"])]["params"]):
         m = results[(arch["channels"], arch["depth"], arch["width"])]
-        print(f"{arch['channels']:>8} {arch['depth']:>5} {arch['width']:>5} {m['accuracy']:>9.4f} {int(m['params']):>8}")
+        row = f"{arch['channels']:>8} {arch['depth']:>5} {arch['width']:>5}"
+        print(f"{row} {m['accuracy']:>9.4f} {int(m['params']):>8}")
 
 
 if __name__ == "__main__":

@@ -217,3 +217,14 @@ def test_schema_has_the_spec_keys():
         "nas.dynas.test_fraction",
     ]:
         assert path in BY_PATH
+
+
+def test_config_reference_doc_is_generated_from_the_schema():
+    from pathlib import Path
+
+    from neural_nas.config.reference import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "config-reference.md"
+    assert doc.read_text() == render(), "run: python -m neural_nas.config.reference > docs/config-reference.md"
+    for key in KEYS:
+        assert f"`{key.path}`" in doc.read_text()

@@ -175,7 +175,7 @@ class AnyOf(Constraint):
             raise ConfigError(key, value, str(self))
 
     def __str__(self) -> str:
-        parts = [str(o) for o in self.options] + (["null"] if self.allow_none else [])
+        parts = (["null"] if self.allow_none else []) + [str(o) for o in self.options]
         return " or ".join(parts)
 
     def invalid_example(self) -> Any:
