@@ -1,6 +1,8 @@
-"""An append-only JSON-lines log: each record is on disk (flushed and fsynced) before `append` returns.
+"""Durable append-only files: each record is on disk (flushed and fsynced) before `append` returns.
 
-A crash can lose at most the line being written; the reader skips such a torn last line (one without its newline).
+A crash can lose at most the line being written; readers skip such a torn last line (one without its newline), and
+the first append of a new run cuts it off so the next record starts on a line of its own. Complete lines are never
+rewritten or truncated.
 """
 
 from __future__ import annotations
@@ -16,24 +18,58 @@ from neural_nas.errors import ConfigError
 logger = logging.getLogger("neural_nas")
 
 
-class Journal:
+def read_complete_lines(path: Path) -> list[bytes]:
+    """The complete lines of a file (without their newlines); a torn last line is skipped with a warning."""
+    if not path.exists():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    torn = lines.pop()  # after the last newline: empty, or a record cut off by a crash
+    if torn.strip():
+        logger.warning("%s: ignoring an incomplete last line (%d bytes) left by an interrupted write", path, len(torn))
+    return lines
+
+
+class DurableAppender:
+    """Appends whole lines to a file, each flushed and fsynced before returning."""
+
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._checked_tail = False
 
+    def append(self, line: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._checked_tail:
+            self._drop_torn_tail()
+            self._checked_tail = True
+        with open(self.path, "ab") as f:
+            f.write(line if line.endswith(b"\n") else line + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _drop_torn_tail(self) -> None:
+        """Cut an incomplete last line (never a complete record)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if data.endswith(b"\n"):
+                return
+            f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+class Journal:
+    """One JSON object per line (the Basic NAS results log)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._appender = DurableAppender(self.path)
+
     def read(self) -> list[dict[str, Any]]:
         """Every complete record; a corrupt complete line is an error naming the file and line."""
-        if not self.path.exists():
-            return []
-        data = self.path.read_bytes()
-        lines = data.split(b"\n")
-        torn = lines.pop()  # after the last newline: empty, or a record cut off by a crash
-        if torn.strip():
-            logger.warning(
-                "%s: ignoring an incomplete last line (%d bytes) left by an interrupted write", self.path, len(torn)
-            )
         records = []
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(read_complete_lines(self.path), start=1):
             if not line.strip():
                 continue
             try:
@@ -51,28 +87,7 @@ class Journal:
         return records
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._checked_tail:
-            self._drop_torn_tail()
-            self._checked_tail = True
-        with open(self.path, "ab") as f:
-            f.write(line.encode())
-            f.flush()
-            os.fsync(f.fileno())
-
-    def _drop_torn_tail(self) -> None:
-        """Cut an incomplete last line (never a complete record) so the next record starts on its own line."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return
-        with open(self.path, "rb+") as f:
-            data = f.read()
-            if data.endswith(b"\n"):
-                return
-            keep = data.rfind(b"\n") + 1
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
+        self._appender.append(json.dumps(record, sort_keys=True, allow_nan=False).encode())
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:

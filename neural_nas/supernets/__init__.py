@@ -1,0 +1,11 @@
+"""Super-networks: the protocol, the registry and the built-in OFA families.
+
+Importing this package registers the built-ins without importing torch or ofa (they load on first use).
+``create_supernet(name)`` gives a fresh instance; ``supernet_registry.names()`` lists what is registered.
+"""
+
+from neural_nas.supernets import ofa_mbv3, ofa_proxyless, ofa_resnet50  # noqa: F401  (registers the built-ins)
+from neural_nas.supernets._base import CANONICAL_METRICS, SuperNetwork, create_supernet, supernet_registry
+from neural_nas.supernets.encoding import Encoding
+
+__all__ = ["CANONICAL_METRICS", "Encoding", "SuperNetwork", "create_supernet", "supernet_registry"]
