@@ -95,7 +95,7 @@ def test_features_ignore_inactive_blocks() -> None:
     mbv3, resnet = create_supernet(MBV3), create_supernet("ofa_resnet50")
     vector = np.array(SPEC_VECTOR)
     features = mbv3.features(vector[None, :])
-    assert features.shape == (1, 135)
+    assert features.shape == (1, 180)  # active-block one-hot (135) + the 45 genes' scaled values
     # Stage 2 has depth 2 (d[1] = 2): its blocks 3 and 4 (genes 6, 7 of ks) do not change the features.
     changed = vector.copy()
     changed[6] = (changed[6] + 1) % 3
