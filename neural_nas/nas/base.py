@@ -397,7 +397,7 @@ class NASBase:
     def _front_indices(self, trials: Sequence[Trial]) -> list[int]:
         if not trials:
             return []
-        return pareto_front([list(t.metrics.values()) for t in trials], self.higher_is_better)
+        return pareto_front([[t.metrics[n] for n in self.metric_names] for t in trials], self.higher_is_better)
 
     def find_best_model_archs(self) -> list[dict[str, Any]]:
         """The Pareto-optimal architectures among the results, in order of first evaluation."""

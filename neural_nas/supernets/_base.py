@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -72,6 +72,15 @@ class SuperNetwork:
         except (ValueError, TypeError, SyntaxError) as err:
             raise ConfigError("Sub-network", record, f"a sub-network of {self.name} ({self.encoding.params})",
                               hint=str(err)) from err
+
+    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
+        """Optional: measure a sub-network yourself and return ``{metric: value}`` for at least ``metrics``.
+
+        Override it for a search space measured by your own code (a simulator, a lookup table, a remote device);
+        then `load` and `active_subnet` are never called. Not overridden, the library measures the sub-network
+        extracted by `active_subnet` (exact tables first, then counted MACs/params, latency and accuracy).
+        """
+        raise NotImplementedError
 
     def load(self, *, pretrained: bool, ckpt_path: str | None, device: str) -> None:
         """Build the torch super-network (once) on ``device``; load its weights unless ``pretrained`` is False."""

@@ -1,0 +1,368 @@
+"""Dynamic NAS: multi-objective search over a weight-sharing super-network, predictors in the loop.
+
+The driver owns the measured set (the results CSV is its durable copy) and hands a tactic (`evolution.tactics`) the
+operations it needs: measure, fit predictors, build pymoo problems. Everything specific to a super-network comes from
+the registered `SuperNetwork`; everything specific to a metric from `measurements.metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neural_nas._rng import as_generator
+from neural_nas.config import NASConfig, load_config
+from neural_nas.errors import ConfigError, MeasurementError, NASError
+from neural_nas.nas.base import NASBase, Trial, arch_key, nas_registry
+
+logger = logging.getLogger("neural_nas")
+
+DEFAULT_RESULTS_CSV = "dynas_results.csv"
+DEFAULT_INNER_EVALS = 20000
+
+
+@nas_registry("dynas")
+class DyNAS(NASBase):
+    """``DyNAS(conf)``: `search()` runs the configured tactic until ``nas.dynas.num_evals`` sub-networks are measured
+    (rows of an existing results CSV included) and returns the last population measured; `find_best_model_archs()`
+    gives the measured Pareto front; `estimate(subnet)` measures one sub-network; ``create_*_predictor()`` fit a
+    predictor on the measurements so far."""
+
+    def __init__(self, conf_fname_or_obj: str | NASConfig) -> None:
+        super().__init__()
+        self.conf = load_config(conf_fname_or_obj)
+        self._check_config()
+        self._measurer: Any = None
+        self._rng: np.random.Generator | None = None
+
+    # -- configuration ----------------------------------------------------------------------------------------------
+    def _check_config(self) -> None:
+        """Everything the config can get wrong fails here, before any measurement."""
+        from neural_nas.evolution import algorithm_for
+        from neural_nas.evolution.tactics import tactic_registry
+        from neural_nas.measurements.metrics import metric_registry
+        from neural_nas.supernets import SuperNetwork, create_supernet
+
+        d = self.conf.dynas
+        if d.supernet is None:
+            raise ConfigError("nas.dynas.supernet", None, "a registered super-network name (required for dynas)")
+        self.supernet = create_supernet(d.supernet)
+        if d.metrics is None:
+            raise ConfigError(
+                "nas.dynas.metrics",
+                None,
+                f"1 to 3 of the metrics {self.supernet.name} can measure: {', '.join(self.supernet.metrics)}",
+            )
+        names = [metric_registry.canonical(m) for m in d.metrics]
+        if len(set(names)) != len(names):
+            raise ConfigError("nas.dynas.metrics", d.metrics, "distinct metrics (aliases count as their metric)")
+        unsupported = [m for m in names if m not in self.supernet.metrics]
+        if unsupported:
+            raise ConfigError(
+                "nas.dynas.metrics",
+                d.metrics,
+                f"metrics {self.supernet.name} can measure: {', '.join(self.supernet.metrics)}",
+                f"it cannot measure {', '.join(unsupported)}",
+            )
+        self._metrics = [metric_registry.get(m) for m in names]
+        self.algorithm = algorithm_for(self.conf.nas.search.search_algorithm, len(names))
+        self._tactic = tactic_registry.get(d.search_tactic)
+        self._own_measure = type(self.supernet).measure is not SuperNetwork.measure
+        if "accuracy_top1" in names and not self._own_measure:
+            if d.dataset_path is None:
+                raise ConfigError(
+                    "nas.dynas.dataset_path",
+                    None,
+                    "an ImageFolder root with train/ and val/ sub-folders (accuracy is an objective)",
+                )
+            if not d.pretrained:
+                logger.warning("nas.dynas.pretrained is false: accuracy is measured on randomly initialised weights")
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self._metrics]
+
+    @property
+    def higher_is_better(self) -> list[bool]:
+        return [m.higher_is_better for m in self._metrics]
+
+    @property
+    def population(self) -> int:
+        return self.conf.dynas.population
+
+    @property
+    def inner_evals(self) -> int:
+        return self.conf.dynas.inner_evals or getattr(self.supernet, "inner_evals", DEFAULT_INNER_EVALS)
+
+    @property
+    def results_csv_path(self) -> Path:
+        return Path(self.conf.dynas.results_csv_path or DEFAULT_RESULTS_CSV)
+
+    # -- measuring --------------------------------------------------------------------------------------------------
+    def estimate(self, individual: Mapping[str, Any]) -> dict[str, float]:
+        """Measure one sub-network (a parameter dict) on the configured metrics (plus exact cheap ones)."""
+        subnet = self.supernet.parse_record(individual)
+        if self._own_measure:
+            result = self.supernet.measure(subnet, self.metric_names)
+        else:
+            result = self._default_measurer()(subnet)
+        missing = [m for m in self.metric_names if m not in result]
+        if missing:
+            raise MeasurementError(subnet, f"the measurement returned {sorted(result)}, without {missing}")
+        for name, value in result.items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise MeasurementError(subnet, f"metric {name!r} is {value!r}")
+        return {name: float(value) for name, value in result.items()}
+
+    def _device(self) -> str:
+        if self.conf.dynas.device:
+            return self.conf.dynas.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _default_measurer(self) -> Any:
+        if self._measurer is None:
+            from neural_nas.measurements.pipeline import SubnetMeasurer
+
+            d = self.conf.dynas
+            device = self._device()
+            evaluator = None
+            if "accuracy_top1" in self.metric_names:
+                from neural_nas.measurements.accuracy import AccuracyEvaluator
+
+                evaluator = AccuracyEvaluator(
+                    d.dataset_path,
+                    calib_size=d.calibration_size,
+                    eval_batch_size=d.eval_batch_size,
+                    num_workers=d.num_workers,
+                    test_fraction=d.test_fraction,
+                    image_size=self.supernet.image_size,
+                    device=device,
+                    seed=self.conf.nas.search.seed,
+                )
+                evaluator.prepare()  # a bad dataset_path fails now, before the super-network is built
+            if any(m in ("accuracy_top1", "latency") for m in self.metric_names) or not self.supernet.exact_metrics(
+                self.supernet.encoding.random_vectors(1, 0)
+            ):
+                self.supernet.load(pretrained=d.pretrained, ckpt_path=d.supernet_ckpt_path, device=device)
+            self._measurer = SubnetMeasurer(
+                self.supernet,
+                self.metric_names,
+                device=device,
+                batch_size=d.batch_size,
+                latency_warmup=d.latency_warmup,
+                latency_steps=d.latency_steps,
+                accuracy_evaluator=evaluator,
+            )
+        return self._measurer
+
+    # -- predictors -------------------------------------------------------------------------------------------------
+    def create_predictor(self, metric: str) -> Any:
+        """A predictor of ``metric`` fitted on every measurement so far (exact for the super-network's cheap metrics).
+
+        The returned object's ``predict`` takes sub-network dicts or choice-index vectors.
+        """
+        from neural_nas.measurements.metrics import metric_registry
+        from neural_nas.predictors import ExactMetric, Predictor, SubnetPredictor, quality
+
+        name = metric_registry.canonical(metric)
+        if name in self.supernet.exact_metrics(self.supernet.encoding.random_vectors(1, 0)):
+            return ExactMetric(self.supernet, name)
+        rows = [t for t in self._trials.values() if name in t.metrics]
+        if len(rows) < 2:
+            raise ValueError(f"a {name} predictor needs at least 2 measurements with {name}; there are {len(rows)}")
+        vectors = np.stack([self.supernet.encoding.dict_to_vector(t.arch) for t in rows])
+        y = np.array([t.metrics[name] for t in rows])
+        seed = int(self._generator().integers(2**31))
+        predictor = SubnetPredictor(self.supernet, name, Predictor(seed=seed).fit(self.supernet.features(vectors), y))
+        fit = quality(y, predictor.predict(vectors))
+        logger.info(
+            "%s predictor: %s on %d measurements; in-sample Kendall tau %.3f, MAPE %.2f%%",
+            name,
+            predictor.estimator.selected_,
+            len(rows),
+            fit["kendall_tau"],
+            fit["mape"],
+        )
+        return predictor
+
+    def create_acc_predictor(self) -> Any:
+        return self.create_predictor("accuracy_top1")
+
+    def create_macs_predictor(self) -> Any:
+        return self.create_predictor("macs")
+
+    def create_latency_predictor(self) -> Any:
+        return self.create_predictor("latency")
+
+    # -- the search -------------------------------------------------------------------------------------------------
+    def _generator(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = as_generator(self.conf.nas.search.seed)
+        return self._rng
+
+    def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+        """Measure until ``num_evals`` sub-networks are measured; return the last ``population`` measured ones."""
+        from tqdm.auto import tqdm
+
+        from neural_nas.results.dynast_csv import ResultsCsv
+
+        path = self.results_csv_path
+        if res_save_path is not None and not path.is_absolute():
+            path = Path(res_save_path) / path
+        csv = ResultsCsv(path)
+        self._resume(csv)
+        self._rng = None  # the same seed gives the same search, resumed or not
+        budget = self.conf.dynas.num_evals
+        logger.info(
+            "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",
+            self.supernet.name,
+            self.metric_names,
+            self.conf.dynas.search_tactic,
+            self.algorithm.name,
+            self.population,
+            min(len(self._trials), budget),
+            budget,
+            path,
+        )
+        with tqdm(
+            total=budget,
+            initial=min(len(self._trials), budget),
+            desc="sub-networks measured",
+            unit="subnet",
+            disable=None,
+        ) as bar:
+            self._tactic(_SearchState(self, csv, budget, bar))
+        self.find_best_model_archs()
+        logger.info("dynas done: %d measured, %d on the Pareto front", len(self._trials), len(self.best_model_archs))
+        return [t.arch for t in list(self._trials.values())[-self.population :]]
+
+    def _resume(self, csv: Any) -> None:
+        rows = csv.read(self.supernet.parse_record)
+        if not rows:
+            return
+        vectors = np.stack([self.supernet.encoding.dict_to_vector(r.subnet) for r in rows])
+        exact = self.supernet.exact_metrics(vectors)
+        for name, values in exact.items():  # rows of another super-network give other MACs/params
+            for number, (row, value) in enumerate(zip(rows, values), start=2):
+                if name in row.metrics and row.metrics[name] != value:
+                    raise ConfigError(
+                        f"{csv.path}:{number}",
+                        row.metrics[name],
+                        f"results of {self.supernet.name} ({name} {int(value)} for this sub-network)",
+                        "the file holds results of another super-network; point nas.dynas.results_csv_path elsewhere",
+                    )
+        incomplete = 0
+        for i, row in enumerate(rows):
+            metrics = {**{k: float(v[i]) for k, v in exact.items()}, **row.metrics}
+            if any(m not in metrics for m in self.metric_names):
+                incomplete += 1  # e.g. latency never measured in that file: not a result for this search
+                continue
+            self._trials.setdefault(arch_key(row.subnet), Trial(row.subnet, metrics))
+        logger.info(
+            "resuming from %s: %d earlier sub-networks%s",
+            csv.path,
+            len(self._trials),
+            f" ({incomplete} rows lack a configured metric and are not used)" if incomplete else "",
+        )
+
+
+class _SearchState:
+    """The operations a tactic performs on the driver (see `evolution.tactics.SearchState`)."""
+
+    def __init__(self, nas: DyNAS, csv: Any, budget: int, bar: Any) -> None:
+        self.nas, self.csv, self.budget, self.bar = nas, csv, budget, bar
+        self.population = nas.population
+        self.inner_evals = nas.inner_evals
+        self.algorithm = nas.algorithm
+        self.encoding = nas.supernet.encoding
+        self._measured = {tuple(self.encoding.dict_to_vector(t.arch)) for t in nas._trials.values()}
+        self._pending_quality: dict[str, Any] = {}
+
+    def remaining(self) -> int:
+        return max(self.budget - len(self._measured), 0)
+
+    def new_seed(self) -> int:
+        return int(self.nas._generator().integers(2**31 - 1))
+
+    def unmeasured(self, vectors: np.ndarray) -> np.ndarray:
+        seen, keep = set(self._measured), []
+        for row in np.asarray(vectors, dtype=np.int64):
+            key = tuple(int(v) for v in row)
+            if key not in seen:
+                seen.add(key)
+                keep.append(row)
+        return np.array(keep, dtype=np.int64).reshape(-1, self.encoding.n_genes)
+
+    def random_unmeasured(self, n: int) -> np.ndarray:
+        space = math.prod(int(c) for c in self.encoding.cardinalities)
+        n = min(n, space - len(self._measured))
+        out = np.empty((0, self.encoding.n_genes), dtype=np.int64)
+        while len(out) < n:
+            draw = self.encoding.random_vectors(2 * (n - len(out)) + 8, self.nas._generator())
+            out = self.unmeasured(np.concatenate([out, draw]))[:n]
+        return out
+
+    def measure(self, vectors: np.ndarray) -> None:
+        nas = self.nas
+        for vector in np.asarray(vectors, dtype=np.int64):
+            subnet = self.encoding.vector_to_dict(vector)
+            try:
+                metrics = nas.estimate(subnet)
+            except NASError:
+                raise
+            except Exception as err:
+                raise MeasurementError(subnet, f"{type(err).__name__}: {err}") from err
+            self.csv.append(nas.supernet.subnet_record(subnet), metrics)
+            nas._trials[arch_key(subnet)] = Trial(subnet, metrics)
+            self._measured.add(tuple(int(v) for v in vector))
+            self.bar.update(1)
+        self._report_prediction_quality(vectors)
+
+    def _report_prediction_quality(self, vectors: np.ndarray) -> None:
+        """How well the last predictors ranked the population they chose (out-of-sample: the honest number)."""
+        from neural_nas.predictors import quality
+
+        for name, predictor in self._pending_quality.items():
+            if len(vectors) > 1:
+                measured = [self.nas._trials[arch_key(self.encoding.vector_to_dict(v))].metrics[name] for v in vectors]
+                q = quality(measured, predictor.predict(vectors))
+                logger.info(
+                    "%s predictor on the population it chose: Kendall tau %.3f, MAPE %.2f%%",
+                    name,
+                    q["kendall_tau"],
+                    q["mape"],
+                )
+        self._pending_quality = {}
+
+    def predicted_problem(self) -> Any:
+        from neural_nas.evolution import SubnetProblem
+        from neural_nas.predictors import ExactMetric
+
+        if len(self._measured) < self.population:
+            return None
+        predictors = [self.nas.create_predictor(name) for name in self.nas.metric_names]
+        self._pending_quality = {p.metric: p for p in predictors if not isinstance(p, ExactMetric)}
+        return SubnetProblem(self.encoding.cardinalities, [p.predict for p in predictors], self.nas.higher_is_better)
+
+    def measured_problem(self) -> Any:
+        from neural_nas.evolution import SubnetProblem
+
+        def lookup(name: str) -> Any:
+            def values(vectors: np.ndarray) -> np.ndarray:
+                return np.array(
+                    [self.nas._trials[arch_key(self.encoding.vector_to_dict(v))].metrics[name] for v in vectors]
+                )
+
+            return values
+
+        return SubnetProblem(
+            self.encoding.cardinalities, [lookup(n) for n in self.nas.metric_names], self.nas.higher_is_better
+        )

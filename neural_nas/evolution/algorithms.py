@@ -1,0 +1,130 @@
+"""The pymoo algorithms Dynamic NAS can run, registered by name with the objective counts each accepts.
+
+Reference operators: integer random sampling, SBX crossover (p 0.9, eta 15), polynomial mutation (p 0.02, eta 20),
+rounding repair, duplicates eliminated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from neural_nas._registry import Registry
+from neural_nas.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    name: str
+    n_objectives: int
+    build: Callable[[int, int], Any]  # (population, seed) -> a pymoo Algorithm
+    default: bool = False
+
+
+algorithm_registry: Registry[AlgorithmSpec] = Registry("evolutionary algorithm", "nas.search.search_algorithm")
+
+
+def _operators() -> dict[str, Any]:
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.repair.rounding import RoundingRepair
+    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+
+    return {
+        "sampling": IntegerRandomSampling(),
+        "crossover": SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+        "mutation": PM(prob=0.02, eta=20, vtype=float, repair=RoundingRepair()),
+        "eliminate_duplicates": True,
+    }
+
+
+def _ref_dirs(population: int, seed: int) -> Any:
+    from pymoo.util.ref_dirs import get_reference_directions
+
+    # As many well-spread directions as the population (3 objectives).
+    return get_reference_directions("energy", 3, population, seed=seed)
+
+
+def _ga(population: int, seed: int) -> Any:
+    from pymoo.algorithms.soo.nonconvex.ga import GA
+
+    return GA(pop_size=population, **_operators())
+
+
+def _cmaes(population: int, seed: int) -> Any:
+    from pymoo.algorithms.soo.nonconvex.cmaes import CMAES
+
+    # CMA-ES samples real vectors; the problem rounds and clips them to choice indices.
+    return CMAES(popsize=population, restarts=0)
+
+
+def _nsga2(population: int, seed: int) -> Any:
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+
+    return NSGA2(pop_size=population, **_operators())
+
+
+def _age(population: int, seed: int) -> Any:
+    try:
+        import numba  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "search_algorithm 'age' (pymoo's AGE-MOEA) needs numba: pip install 'neural-nas[age]'"
+        ) from err
+    from pymoo.algorithms.moo.age import AGEMOEA
+
+    return AGEMOEA(pop_size=population, **_operators())
+
+
+def _unsga3(population: int, seed: int) -> Any:
+    from pymoo.algorithms.moo.unsga3 import UNSGA3
+
+    return UNSGA3(ref_dirs=_ref_dirs(population, seed), pop_size=population, **_operators())
+
+
+def _ctaea(population: int, seed: int) -> Any:
+    from pymoo.algorithms.moo.ctaea import CTAEA
+
+    ops = _operators()
+    ops.pop("eliminate_duplicates")  # C-TAEA manages its own archives
+    return CTAEA(ref_dirs=_ref_dirs(population, seed), **ops)
+
+
+def _moead(population: int, seed: int) -> Any:
+    from pymoo.algorithms.moo.moead import MOEAD
+
+    ops = _operators()
+    ops.pop("eliminate_duplicates")
+    return MOEAD(
+        ref_dirs=_ref_dirs(population, seed), n_neighbors=min(15, population - 1), prob_neighbor_mating=0.7, **ops
+    )
+
+
+for _spec in [
+    AlgorithmSpec("ga", 1, _ga, default=True),
+    AlgorithmSpec("cmaes", 1, _cmaes),
+    AlgorithmSpec("nsga2", 2, _nsga2, default=True),
+    AlgorithmSpec("age", 2, _age),
+    AlgorithmSpec("unsga3", 3, _unsga3, default=True),
+    AlgorithmSpec("ctaea", 3, _ctaea),
+    AlgorithmSpec("moead", 3, _moead),
+]:
+    algorithm_registry.register(_spec.name, _spec)
+
+
+def algorithm_for(name: str | None, n_objectives: int) -> AlgorithmSpec:
+    """The registered algorithm ``name`` (None: the default for the objective count), checked against that count."""
+    fitting = [algorithm_registry.get(n) for n in algorithm_registry.names()]
+    fitting = [s for s in fitting if s.n_objectives == n_objectives]
+    if name is None:
+        return next(s for s in fitting if s.default)
+    spec = algorithm_registry.get(name)
+    if spec.n_objectives != n_objectives:
+        raise ConfigError(
+            "nas.search.search_algorithm",
+            name,
+            f"an algorithm for {n_objectives} objective(s): {', '.join(s.name for s in fitting)}",
+            f"{spec.name!r} optimises {spec.n_objectives} objective(s)",
+        )
+    return spec

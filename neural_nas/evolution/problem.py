@@ -1,0 +1,35 @@
+"""The pymoo problem Dynamic NAS optimises: choice-index vectors in, objectives (all minimised) out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from pymoo.core.problem import Problem
+
+# One objective: a whole population of index vectors (rows) -> one value per row, higher or lower is better.
+ObjectiveFn = Callable[[np.ndarray], np.ndarray]
+
+
+class SubnetProblem(Problem):
+    """Vectorised over the population: each objective function is called once per generation.
+
+    Signs are flipped so that every objective is minimised (pymoo's convention); real-valued proposals (CMA-ES) are
+    rounded and clipped to valid choice indices.
+    """
+
+    def __init__(
+        self, cardinalities: np.ndarray, objectives: Sequence[ObjectiveFn], higher_is_better: Sequence[bool]
+    ) -> None:
+        self.objectives = list(objectives)
+        self.signs = np.where(np.asarray(higher_is_better, dtype=bool), -1.0, 1.0)
+        super().__init__(
+            n_var=len(cardinalities), n_obj=len(self.objectives), xl=0, xu=np.asarray(cardinalities) - 1, vtype=int
+        )
+
+    def as_indices(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(np.atleast_2d(x)), self.xl, self.xu).astype(np.int64)
+
+    def _evaluate(self, x: np.ndarray, out: dict, *args, **kwargs) -> None:
+        vectors = self.as_indices(x)
+        out["F"] = np.column_stack([np.asarray(f(vectors), dtype=float) for f in self.objectives]) * self.signs

@@ -1,0 +1,110 @@
+"""Search tactics: how Dynamic NAS spends its measurement budget. Registered by name (``nas.dynas.search_tactic``).
+
+- ``linas``: measure a random population, then loop: fit predictors on every measurement, run the evolutionary
+  algorithm on the predictors (exact metrics stay exact), measure the best unmeasured sub-networks it found.
+- ``evolutionary``: the same algorithm, measuring every individual for real (the baseline LINAS must beat).
+- ``random``: uniformly random sub-networks (the other baseline).
+
+A tactic is a function of a `SearchState`; it stops when ``state.remaining()`` is 0. Measured sub-networks are never
+measured again: resumed rows count toward the budget and feed the predictors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import numpy as np
+
+from neural_nas._registry import Registry
+from neural_nas.evolution.algorithms import AlgorithmSpec
+from neural_nas.evolution.problem import SubnetProblem
+
+logger = logging.getLogger("neural_nas")
+
+tactic_registry: Registry = Registry("search tactic", "nas.dynas.search_tactic")
+
+
+class SearchState(Protocol):
+    """What a tactic gets from the Dynamic NAS driver."""
+
+    population: int
+    inner_evals: int
+    algorithm: AlgorithmSpec
+
+    def remaining(self) -> int:
+        """Measurements left in the budget."""
+
+    def new_seed(self) -> int:
+        """A seed for pymoo, drawn from the search's own generator."""
+
+    def random_unmeasured(self, n: int) -> np.ndarray:
+        """Up to ``n`` distinct random vectors that are not measured yet (fewer only if the space runs out)."""
+
+    def unmeasured(self, vectors: np.ndarray) -> np.ndarray:
+        """The rows of ``vectors`` not measured yet, duplicates removed, order kept."""
+
+    def measure(self, vectors: np.ndarray) -> None:
+        """Measure each row and append it to the results file before the next one starts."""
+
+    def predicted_problem(self) -> SubnetProblem | None:
+        """A problem on predictors fitted to every measurement so far (exact metrics computed exactly); None while
+        there are fewer measurements than one population."""
+
+    def measured_problem(self) -> SubnetProblem:
+        """A problem that reads measured values (every row it is given must be measured)."""
+
+
+@tactic_registry("random")
+def random_search(state: SearchState) -> None:
+    while state.remaining() > 0:
+        batch = state.random_unmeasured(min(state.population, state.remaining()))
+        if len(batch) == 0:
+            logger.info("every sub-network of the search space is measured")
+            return
+        state.measure(batch)
+
+
+@tactic_registry("linas")
+def linas(state: SearchState) -> None:
+    from pymoo.optimize import minimize
+
+    while state.remaining() > 0:
+        problem = state.predicted_problem()
+        if problem is None:  # not enough measurements to fit predictors: the random first population
+            batch = state.random_unmeasured(min(state.population, state.remaining()))
+        else:
+            result = minimize(
+                problem,
+                state.algorithm.build(state.population, state.new_seed()),
+                ("n_eval", state.inner_evals),
+                seed=state.new_seed(),
+                verbose=False,
+            )
+            want = min(state.population, state.remaining())
+            batch = state.unmeasured(problem.as_indices(result.pop.get("X")))[:want]
+            if len(batch) < want:  # the predictors' favourites are measured already: explore at random
+                batch = np.concatenate([batch, state.random_unmeasured(want - len(batch))])
+        if len(batch) == 0:
+            logger.info("every sub-network of the search space is measured")
+            return
+        state.measure(batch)
+
+
+@tactic_registry("evolutionary")
+def evolutionary(state: SearchState) -> None:
+    from pymoo.core.evaluator import Evaluator
+    from pymoo.core.termination import NoTermination
+
+    problem = state.measured_problem()
+    algorithm = state.algorithm.build(state.population, state.new_seed())
+    algorithm.setup(problem, termination=NoTermination(), seed=state.new_seed(), verbose=False)
+    while state.remaining() > 0:
+        offspring = algorithm.ask()
+        vectors = problem.as_indices(offspring.get("X"))
+        new = state.unmeasured(vectors)
+        state.measure(new[: state.remaining()])
+        if len(state.unmeasured(vectors)):
+            return  # budget spent in the middle of a generation
+        Evaluator().eval(problem, offspring)
+        algorithm.tell(infills=offspring)

@@ -1,0 +1,66 @@
+"""Measuring one sub-network of a torch super-network: exact table metrics, counted MACs/params, latency, accuracy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+logger = logging.getLogger("neural_nas")
+
+
+class SubnetMeasurer:
+    """Callable: encoded sub-network dict -> ``{metric: value}`` for the requested metrics.
+
+    Cheap exact metrics from the super-network's tables are always included (they fill the results CSV for free);
+    the torch sub-network is extracted only when a requested metric needs it. The accuracy evaluator decodes its
+    images once, on first use, and is reused for every sub-network.
+    """
+
+    def __init__(
+        self,
+        supernet: Any,
+        metrics: Sequence[str],
+        *,
+        device: str,
+        batch_size: int,
+        latency_warmup: int,
+        latency_steps: int,
+        accuracy_evaluator: Any = None,
+    ) -> None:
+        self.supernet = supernet
+        self.metrics = list(metrics)
+        self.device = device
+        self.batch_size, self.latency_warmup, self.latency_steps = batch_size, latency_warmup, latency_steps
+        self.accuracy_evaluator = accuracy_evaluator
+        if "accuracy_top1" in self.metrics and accuracy_evaluator is None:
+            raise ValueError("accuracy_top1 needs an accuracy evaluator")
+
+    def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
+        vector = self.supernet.encoding.dict_to_vector(subnet)
+        out = {name: float(values[0]) for name, values in self.supernet.exact_metrics(vector[None, :]).items()}
+        missing = [m for m in self.metrics if m not in out]
+        if not missing:
+            return out
+        module = self.supernet.active_subnet(subnet).to(self.device)
+        size = self.supernet.image_size
+        if "macs" in missing or "params" in missing:
+            from neural_nas.measurements.counting import count_macs_params
+
+            out["macs"], out["params"] = (float(v) for v in count_macs_params(module, (1, 3, size, size)))
+        if "latency" in missing:
+            from neural_nas.measurements.latency import measure_latency
+
+            mean, std = measure_latency(
+                module,
+                batch_size=self.batch_size,
+                image_size=size,
+                device=self.device,
+                warmup=self.latency_warmup,
+                steps=self.latency_steps,
+            )
+            out["latency"] = mean
+            logger.debug("latency %.3f ms (std %.3f ms) for %s", mean, std, dict(subnet))
+        if "accuracy_top1" in missing:
+            out["accuracy_top1"] = float(self.accuracy_evaluator.evaluate(module))
+        return out

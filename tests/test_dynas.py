@@ -1,0 +1,294 @@
+"""Dynamic NAS end to end on this CPU: random-initialised super-networks, a generated ImageFolder, cheap user spaces."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from neural_nas import NAS, DyNAS, NASConfig
+from neural_nas.errors import ConfigError, MeasurementError
+from neural_nas.nas.base import arch_key
+from neural_nas.results.dynast_csv import HEADER
+from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+from tests.image_data import make_image_folder
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dynast_ofa_mbv3_w1.0"
+MBV3 = "ofa_mbv3_d234_e346_k357_w1.0"
+
+
+@supernet_registry("synthetic_for_tests")
+class Synthetic(SuperNetwork):
+    """A cheap user-measured space: 12 genes, three smooth conflicting metrics. Counts its measurements."""
+
+    name = "synthetic_for_tests"
+    encoding = Encoding({"a": {"count": 6, "vars": [0, 1, 2, 3]}, "b": {"count": 6, "vars": [1, 2, 3]}})
+    metrics = ("accuracy_top1", "macs", "latency")
+    calls: list = []
+    fail_at: int | None = None
+
+    def measure(self, subnet, metrics):
+        Synthetic.calls.append(arch_key(subnet))
+        if Synthetic.fail_at is not None and len(Synthetic.calls) == Synthetic.fail_at:
+            raise RuntimeError("device lost")
+        a, b = np.array(subnet["a"], float), np.array(subnet["b"], float)
+        return {
+            "accuracy_top1": 50 + 2 * np.sqrt(a.sum() + b.sum()),
+            "macs": 1e6 * (a @ b + 1),
+            "latency": 1 + a.sum() + 0.5 * (b**2).sum(),
+        }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_synthetic():
+    Synthetic.calls, Synthetic.fail_at = [], None
+
+
+def config(supernet=MBV3, metrics=("acc", "macs"), algorithm=None, population=10, num_evals=12, **dynas):
+    c = NASConfig(approach="dynas", search_algorithm=algorithm)
+    c.dynas.supernet = supernet
+    c.dynas.metrics = list(metrics)
+    c.dynas.population = population
+    c.dynas.num_evals = num_evals
+    c.dynas.inner_evals = dynas.pop("inner_evals", 500)
+    for key, value in dynas.items():
+        setattr(c.dynas, key, value)
+    return c
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == HEADER
+    return rows[1:]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("imagenet"), n_classes=3, n_train=4, n_val=2, size=64)
+
+
+def test_seed_document_yaml_runs(in_tmp, images):
+    document = {
+        "nas": {
+            "approach": "dynas",
+            "search": {"search_algorithm": "nsga2", "seed": 42},
+            "dynas": {
+                "supernet": "ofa_mbv3_d234_e346_k357_w1.2",
+                "metrics": ["acc", "macs"],
+                "population": 10,
+                "num_evals": 12,
+                "results_csv_path": "search_results.csv",
+                "batch_size": 1,
+                "dataset_path": str(images),
+                "pretrained": False,
+                "eval_batch_size": 8,
+                "num_workers": 0,
+                "inner_evals": 400,
+            },
+        }
+    }
+    (in_tmp / "nas.yaml").write_text(yaml.safe_dump(document))
+    agent = NAS(str(in_tmp / "nas.yaml"))
+    assert isinstance(agent, DyNAS)
+    results = agent.search()
+    assert len(results) == 10  # the last measured population, as the reference's test expects
+    rows = read_rows(in_tmp / "search_results.csv")
+    assert len(rows) == 12
+    for row in rows:
+        assert row[0].startswith("{'wid': None, 'ks': [") and row[0].endswith("'r': [224]}")
+        params, latency, macs, acc = (float(v) for v in row[2:])
+        assert params > 0 and latency == 0 and macs > 0 and 0 <= acc <= 100
+    front = agent.find_best_model_archs()
+    assert front and all(set(s) == {"ks", "e", "d"} for s in front)
+
+
+@pytest.mark.parametrize(
+    ("supernet", "metrics", "algorithm"),
+    [
+        ("ofa_proxyless_d234_e346_k357_w1.3", ("acc",), "ga"),
+        ("ofa_mbv3_d234_e346_k357_w1.2", ("params", "lat"), "age"),
+        ("ofa_resnet50", ("macs", "params", "latency"), "unsga3"),
+    ],
+)
+def test_a_search_per_super_network_family(in_tmp, images, supernet, metrics, algorithm):
+    c = config(
+        supernet,
+        metrics,
+        algorithm,
+        num_evals=11,
+        dataset_path=str(images),
+        pretrained=False,
+        eval_batch_size=8,
+        num_workers=0,
+        batch_size=1,
+        latency_warmup=1,
+        latency_steps=2,
+    )
+    agent = NAS(c)
+    assert len(agent.search()) == 10
+    rows = read_rows(in_tmp / "dynas_results.csv")
+    assert len(rows) == 11 and len({r[0] for r in rows}) == 11
+    column = {"accuracy_top1": 5, "params": 2, "latency": 3, "macs": 4}
+    for name in agent.metric_names:  # random weights may score 0 % top-1: written 0.0, "measured zero"
+        assert all(r[column[name]] != "0" and float(r[column[name]]) >= 0 for r in rows), name
+
+
+@pytest.mark.parametrize(
+    ("metrics", "algorithm"),
+    [
+        (("acc",), "ga"),
+        (("acc",), "cmaes"),
+        (("acc", "macs"), "nsga2"),
+        (("acc", "lat"), "age"),
+        (("acc", "macs", "lat"), "unsga3"),
+        (("acc", "macs", "lat"), "ctaea"),
+        (("acc", "macs", "lat"), "moead"),
+        (("acc", "macs", "lat"), None),
+    ],
+)
+def test_each_algorithm_at_its_objective_count(in_tmp, metrics, algorithm):
+    agent = NAS(config("synthetic_for_tests", metrics, algorithm, num_evals=30))
+    assert len(agent.search()) == 10
+    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 30  # nothing measured twice
+
+
+@pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
+def test_tactics_spend_exactly_the_budget(in_tmp, tactic):
+    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=25, search_tactic=tactic))
+    agent.search()
+    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 25
+    assert len(read_rows(in_tmp / "dynas_results.csv")) == 25
+
+
+def test_same_seed_same_search(in_tmp):
+    NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=25, results_csv_path="a.csv")).search()
+    first, Synthetic.calls = Synthetic.calls, []
+    NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=25, results_csv_path="b.csv")).search()
+    assert Synthetic.calls == first
+
+
+@pytest.mark.parametrize("tactic", ["linas", "evolutionary"])
+def test_resume_after_an_interrupted_search(in_tmp, tactic):
+    c = config("synthetic_for_tests", ("acc", "macs"), num_evals=30, search_tactic=tactic)
+    Synthetic.fail_at = 17
+    with pytest.raises(MeasurementError, match="device lost") as info:
+        NAS(c).search()
+    assert set(info.value.arch) == {"a", "b"}
+    assert len(read_rows(in_tmp / "dynas_results.csv")) == 16  # everything measured before the failure is on disk
+    before, failed = list(Synthetic.calls[:16]), Synthetic.calls[16]
+    Synthetic.fail_at = None
+    agent = NAS(c)
+    agent.search()
+    rows = read_rows(in_tmp / "dynas_results.csv")
+    assert len(rows) == 30 and len({r[0] for r in rows}) == 30
+    repeated = {k for k in Synthetic.calls if Synthetic.calls.count(k) > 1}
+    assert repeated <= {failed}  # a completed measurement is never repeated (the failed one may be retried)
+    assert len(Synthetic.calls) == 16 + 1 + 14  # 16 kept, 1 failed, 14 more to reach 30
+    assert set(before) <= set(agent.search_results)
+
+
+def test_a_finished_search_resumes_without_measuring(in_tmp):
+    c = config("synthetic_for_tests", ("acc", "macs"), num_evals=20)
+    first = NAS(c).search()
+    Synthetic.calls = []
+    again = NAS(c).search()
+    assert Synthetic.calls == [] and again == first
+
+
+def test_shared_csv_loads_as_earlier_results(in_tmp):
+    shutil.copy(SHARED / "mbnv3w10_linasnsga2_acc_macs.csv", in_tmp / "earlier.csv")
+    c = config(
+        MBV3, ("acc", "macs"), population=50, num_evals=100, results_csv_path="earlier.csv", dataset_path="/nonexistent"
+    )
+    agent = NAS(c)
+    result = agent.search()  # 554 rows already >= num_evals: nothing to measure, no dataset needed
+    assert len(result) == 50
+    assert len(agent.search_results) == len({r[0] for r in read_rows(in_tmp / "earlier.csv")})
+    front = agent.find_best_model_archs()
+    accs = [agent.search_results[arch_key(s)]["accuracy_top1"] for s in front]
+    assert max(accs) == max(m["accuracy_top1"] for m in agent.search_results.values())
+    acc = agent.create_acc_predictor()
+    subnets = [t.arch for t in list(agent._trials.values())[:20]]
+    assert acc.predict(subnets).shape == (20,)
+    macs = agent.create_macs_predictor()
+    assert macs.predict(subnets).tolist() == [agent.search_results[arch_key(s)]["macs"] for s in subnets]
+
+
+def test_csv_of_another_super_network_is_refused(in_tmp):
+    shutil.copy(SHARED / "mbnv3w10_evoga_acc.csv", in_tmp / "w10.csv")
+    c = config("ofa_mbv3_d234_e346_k357_w1.2", ("params", "macs"), results_csv_path="w10.csv")
+    with pytest.raises(ConfigError, match="another super-network"):
+        NAS(c).search()
+    assert len(read_rows(in_tmp / "w10.csv")) == 364  # untouched
+
+
+def test_estimate_measures_one_sub_network():
+    agent = NAS(config(MBV3, ("params", "macs")))
+    subnet = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5}
+    metrics = agent.estimate(subnet)
+    assert metrics["params"] > 0 and metrics["macs"] > 0
+    with pytest.raises(ConfigError):
+        agent.estimate({"ks": [4] * 20, "e": [3] * 20, "d": [2] * 5})
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"supernet": "ofa_mbv3_d234_e346_k357_w1.5"}, "nas.dynas.supernet"),
+        ({"metrics": ["acc", "flops"]}, "nas.dynas.metrics"),
+        ({"metrics": ["acc", "accuracy_top1"]}, "nas.dynas.metrics"),
+        ({"search_tactic": "linear"}, "nas.dynas.search_tactic"),
+        ({"algorithm": "nsga2", "metrics": ["acc"]}, "nas.search.search_algorithm"),
+        ({"algorithm": "ga", "metrics": ["acc", "macs"]}, "nas.search.search_algorithm"),
+        ({"algorithm": "nsga3"}, "nas.search.search_algorithm"),
+    ],
+)
+def test_config_errors_before_any_work(in_tmp, change, key):
+    kwargs = {"supernet": "synthetic_for_tests", "metrics": ("acc", "macs"), **change}
+    with pytest.raises(ConfigError) as info:
+        NAS(config(**kwargs))
+    assert info.value.key == key
+
+
+def test_accuracy_needs_a_dataset_path():
+    with pytest.raises(ConfigError, match="nas.dynas.dataset_path"):
+        NAS(config(MBV3, ("acc", "macs")))
+
+
+def test_metric_the_super_network_cannot_measure():
+    with pytest.raises(ConfigError, match="cannot measure params"):
+        NAS(config("synthetic_for_tests", ("acc", "params")))
+
+
+def test_offline_without_weights_is_one_clear_error(in_tmp, images, monkeypatch):
+    from neural_nas.supernets import _weights
+
+    monkeypatch.setenv("NEURAL_NAS_CACHE", str(in_tmp / "cache"))
+
+    def offline(url, dest):
+        raise OSError("no network")
+
+    monkeypatch.setattr(_weights, "download", offline)
+    agent = NAS(config(MBV3, ("acc", "macs"), dataset_path=str(images), num_workers=0))
+    with pytest.raises(ConfigError) as info:
+        agent.search()
+    message = str(info.value)
+    assert "nas.dynas.supernet_ckpt_path" in message and MBV3 in message and "NEURAL_NAS_CACHE" in message
+    assert not (in_tmp / "dynas_results.csv").exists() or read_rows(in_tmp / "dynas_results.csv") == []
+
+
+def test_custom_supernet_example(in_tmp):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_supernet.py"
+    spec = importlib.util.spec_from_file_location("custom_supernet", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    agent = example.run(num_evals=14, population=10, csv=str(in_tmp / "mlp.csv"))
+    assert len(agent.search_results) == 14
+    assert len(read_rows(in_tmp / "mlp.csv")) == 14
+    front = agent.find_best_model_archs()
+    assert front and all(set(s) == {"width", "active"} for s in front)
