@@ -244,6 +244,7 @@ def test_estimate_measures_one_sub_network():
         ({"algorithm": "nsga2", "metrics": ["acc"]}, "nas.search.search_algorithm"),
         ({"algorithm": "ga", "metrics": ["acc", "macs"]}, "nas.search.search_algorithm"),
         ({"algorithm": "nsga3"}, "nas.search.search_algorithm"),
+        ({"distributed": True}, "nas.dynas.distributed"),
     ],
 )
 def test_config_errors_before_any_work(in_tmp, change, key):
@@ -292,3 +293,11 @@ def test_custom_supernet_example(in_tmp):
     assert len(read_rows(in_tmp / "mlp.csv")) == 14
     front = agent.find_best_model_archs()
     assert front and all(set(s) == {"width", "active"} for s in front)
+
+
+def test_best_first_orders_by_non_dominated_rank():
+    from neural_nas.evolution.tactics import best_first
+
+    vectors = np.arange(4)[:, None]
+    assert best_first(vectors, np.array([[3.0, 3], [1, 1], [2, 0], [4, 4]])).ravel().tolist() == [1, 2, 0, 3]
+    assert best_first(vectors[:3], np.array([[3.0], [1], [2]])).ravel().tolist() == [1, 2, 0]

@@ -73,6 +73,8 @@ class DyNAS(NASBase):
         self._metrics = [metric_registry.get(m) for m in names]
         self.algorithm = algorithm_for(self.conf.nas.search.search_algorithm, len(names))
         self._tactic = tactic_registry.get(d.search_tactic)
+        if d.distributed:
+            raise ConfigError("nas.dynas.distributed", True, "false: distributed search is not implemented yet")
         self._own_measure = type(self.supernet).measure is not SuperNetwork.measure
         if "accuracy_top1" in names and not self._own_measure:
             if d.dataset_path is None:

@@ -24,6 +24,19 @@ logger = logging.getLogger("neural_nas")
 
 tactic_registry: Registry = Registry("search tactic", "nas.dynas.search_tactic")
 
+# The evolutionary search on predictors runs with at least this population: with a tiny measurement population
+# (10) the same predicted-evaluation budget would be spread over thousands of generations of pure overhead, and a
+# wider final population leaves more unmeasured candidates to choose from. The best `population` of it are measured.
+MIN_INNER_POPULATION = 50
+
+
+def best_first(vectors: np.ndarray, objectives: np.ndarray) -> np.ndarray:
+    """Rows ordered by non-dominated rank (all objectives minimised); ties keep their order."""
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    ranks = NonDominatedSorting().do(np.atleast_2d(objectives), return_rank=True)[1]
+    return vectors[np.argsort(ranks, kind="stable")]
+
 
 class SearchState(Protocol):
     """What a tactic gets from the Dynamic NAS driver."""
@@ -74,15 +87,16 @@ def linas(state: SearchState) -> None:
         if problem is None:  # not enough measurements to fit predictors: the random first population
             batch = state.random_unmeasured(min(state.population, state.remaining()))
         else:
+            inner_population = max(state.population, MIN_INNER_POPULATION)
             result = minimize(
                 problem,
-                state.algorithm.build(state.population, state.new_seed()),
+                state.algorithm.build(inner_population, state.new_seed()),
                 ("n_eval", state.inner_evals),
                 seed=state.new_seed(),
                 verbose=False,
             )
             want = min(state.population, state.remaining())
-            batch = state.unmeasured(problem.as_indices(result.pop.get("X")))[:want]
+            batch = state.unmeasured(best_first(problem.as_indices(result.pop.get("X")), result.pop.get("F")))[:want]
             if len(batch) < want:  # the predictors' favourites are measured already: explore at random
                 batch = np.concatenate([batch, state.random_unmeasured(want - len(batch))])
         if len(batch) == 0:
