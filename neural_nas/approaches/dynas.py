@@ -141,7 +141,7 @@ class DyNAS(NASBase):
 
                 evaluator = AccuracyEvaluator(
                     d.dataset_path,
-                    calib_size=d.calibration_size,
+                    calibration_size=d.calibration_size,
                     eval_batch_size=d.eval_batch_size,
                     num_workers=d.num_workers,
                     test_fraction=d.test_fraction,
