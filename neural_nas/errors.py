@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -29,6 +31,17 @@ class MeasurementError(NASError, RuntimeError):
     def __init__(self, arch: Any, reason: str) -> None:
         self.arch = arch
         super().__init__(f"measuring architecture {arch!r} failed: {reason}")
+
+
+@contextmanager
+def measuring(arch: Any) -> Iterator[None]:
+    """Report any failure inside the block as a MeasurementError naming ``arch`` (our own errors pass unchanged)."""
+    try:
+        yield
+    except NASError:
+        raise
+    except Exception as err:
+        raise MeasurementError(arch, f"{type(err).__name__}: {err}") from err
 
 
 class ExperimentalWarning(UserWarning):

@@ -280,3 +280,43 @@ def test_res_save_path(tmp_path):
     agent.search(res_save_path=tmp_path / "out")
     assert (tmp_path / "out" / "NASResults" / "Final_results.txt").exists()
     assert (tmp_path / "out" / "NASResults" / "config.yaml").exists()
+
+
+def test_a_failing_model_builder_names_the_architecture(in_tmp):
+    def broken(arch):
+        raise ValueError("no such layer")
+
+    agent = NAS(NASConfig(approach="basic", search_space=SPACE, search_algorithm="grid"), model_builder=broken)
+    agent.eval_func = lambda m: 1.0
+    with pytest.raises(MeasurementError, match="no such layer") as info:
+        agent.search()
+    assert info.value.arch == {"depth": 1, "width": 2}
+
+
+def test_a_registered_searcher_is_usable_by_name_from_yaml(in_tmp):
+    import yaml
+
+    from neural_nas.searchers import Searcher, searcher_registry
+
+    @searcher_registry("widest_first_for_test")
+    class WidestFirst(Searcher):
+        def _next(self, visited):
+            order = sorted(
+                ((d, w) for d in range(3) for w in range(3)), key=lambda dw: (-dw[1], dw[0])
+            )  # indices in sorted-key order: (depth, width)
+            return next((i for i in order if i not in visited), None)
+
+    (in_tmp / "nas.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "nas": {
+                    "approach": "basic",
+                    "search": {"search_space": SPACE, "search_algorithm": "Widest_First_For_Test", "max_trials": 2},
+                }
+            }
+        )
+    )
+    agent = NAS(str(in_tmp / "nas.yaml"), model_builder=builder)
+    agent.eval_func = lambda model: float(n_params(model))
+    agent.search()
+    assert list(agent.search_results) == [(1, 8), (2, 8)]

@@ -7,6 +7,7 @@ the registered `SuperNetwork`; everything specific to a metric from `measurement
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -18,7 +19,7 @@ import numpy as np
 
 from neural_nas._rng import as_generator
 from neural_nas.config import NASConfig, load_config
-from neural_nas.errors import ConfigError, MeasurementError, NASError
+from neural_nas.errors import ConfigError, MeasurementError, measuring
 from neural_nas.nas.base import NASBase, Trial, arch_key, nas_registry
 
 logger = logging.getLogger("neural_nas")
@@ -94,6 +95,11 @@ class DyNAS(NASBase):
     def higher_is_better(self) -> list[bool]:
         return [m.higher_is_better for m in self._metrics]
 
+    @functools.cached_property
+    def exact_metric_names(self) -> frozenset[str]:
+        """Metrics the super-network computes exactly and cheaply (never predicted, never measured on a model)."""
+        return frozenset(self.supernet.exact_metrics(self.supernet.encoding.random_vectors(1, 0)))
+
     @property
     def population(self) -> int:
         return self.conf.dynas.population
@@ -150,9 +156,7 @@ class DyNAS(NASBase):
                     seed=self.conf.nas.search.seed,
                 )
                 evaluator.prepare()  # a bad dataset_path fails now, before the super-network is built
-            if any(m in ("accuracy_top1", "latency") for m in self.metric_names) or not self.supernet.exact_metrics(
-                self.supernet.encoding.random_vectors(1, 0)
-            ):
+            if any(m not in self.exact_metric_names for m in self.metric_names):  # the torch model is needed
                 self.supernet.load(pretrained=d.pretrained, ckpt_path=d.supernet_ckpt_path, device=device)
             self._measurer = SubnetMeasurer(
                 self.supernet,
@@ -175,7 +179,7 @@ class DyNAS(NASBase):
         from neural_nas.predictors import ExactMetric, Predictor, SubnetPredictor, quality
 
         name = metric_registry.canonical(metric)
-        if name in self.supernet.exact_metrics(self.supernet.encoding.random_vectors(1, 0)):
+        if name in self.exact_metric_names:
             return ExactMetric(self.supernet, name)
         rows = [t for t in self._trials.values() if name in t.metrics]
         if len(rows) < 2:
@@ -316,12 +320,8 @@ class _SearchState:
         nas = self.nas
         for vector in np.asarray(vectors, dtype=np.int64):
             subnet = self.encoding.vector_to_dict(vector)
-            try:
+            with measuring(subnet):
                 metrics = nas.estimate(subnet)
-            except NASError:
-                raise
-            except Exception as err:
-                raise MeasurementError(subnet, f"{type(err).__name__}: {err}") from err
             self.csv.append(nas.supernet.subnet_record(subnet), metrics)
             nas._trials[arch_key(subnet)] = Trial(subnet, metrics)
             self._measured.add(tuple(int(v) for v in vector))

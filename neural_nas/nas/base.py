@@ -19,7 +19,7 @@ from typing import Any
 
 from neural_nas._registry import Registry
 from neural_nas.config import NASConfig
-from neural_nas.errors import ConfigError, MeasurementError, NASError
+from neural_nas.errors import ConfigError, MeasurementError, measuring
 from neural_nas.nas.pareto import pareto_front, sign_adjust
 from neural_nas.nas.search_space import SearchSpace
 from neural_nas.results import Journal, write_atomic
@@ -262,24 +262,19 @@ class NASBase:
         return cls(self._require_search_space().as_dict(), seed=self.conf.nas.search.seed)
 
     def _run_trial(self, arch: dict[str, Any]) -> Trial:
-        model = self._model_builder(arch)
-        try:
-            import torch
-        except ImportError:  # pragma: no cover - torch is a dependency
-            torch = None
-        if torch is not None and not isinstance(model, torch.nn.Module):
+        import torch
+
+        with measuring(arch):
+            model = self._model_builder(arch)
+        if not isinstance(model, torch.nn.Module):
             raise ConfigError(
                 "model_builder",
                 type(model).__name__,
                 f"a callable returning a torch.nn.Module (it returned a {type(model).__name__} for {arch!r})",
             )
-        params = sum(p.numel() for p in model.parameters()) if torch is not None else None
-        try:
+        params = sum(p.numel() for p in model.parameters())
+        with measuring(arch):
             result = self.estimate(model)
-        except NASError:
-            raise
-        except Exception as err:
-            raise MeasurementError(arch, f"{type(err).__name__}: {err}") from err
         return Trial(arch, self._normalize_metrics(result, arch), params)
 
     def _normalize_metrics(self, result: Any, arch: Mapping[str, Any]) -> dict[str, float]:
