@@ -3,7 +3,7 @@
 Two metrics: held-out accuracy (higher is better) and parameter count (lower is better). Runs offline in about a
 minute on 2 CPU cores and prints the Pareto front:
 
-    python examples/basic_nas_digits.py [--max-trials 10] [--epochs 10] [--algorithm bo] [--out DIR]
+    python examples/basic_nas_digits.py [--max-trials 12] [--epochs 15] [--algorithm bo] [--out DIR]
 
 Re-running the same command resumes: earlier architectures are read from ``DIR/NASResults`` and not trained again.
 """
@@ -73,7 +73,7 @@ def make_functions(epochs: int, seed: int = 0):
     return train, evaluate
 
 
-def run(max_trials: int = 10, epochs: int = 10, algorithm: str = "bo", out: str | None = None, seed: int = 42):
+def run(max_trials: int = 12, epochs: int = 15, algorithm: str = "bo", out: str | None = None, seed: int = 42):
     config = NASConfig(approach="basic", search_space=SEARCH_SPACE, search_algorithm=algorithm)
     config.nas.search.metrics = ["accuracy", "params"]
     config.nas.search.higher_is_better = [True, False]
@@ -87,8 +87,8 @@ def run(max_trials: int = 10, epochs: int = 10, algorithm: str = "bo", out: str 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-trials", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--max-trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--algorithm", default="bo", help="grid, random or bo")
     parser.add_argument("--out", default=None, help="folder for NASResults/ (default: the current folder)")
     args = parser.parse_args()
