@@ -20,7 +20,7 @@ import numpy as np
 from neural_nas.predictors import Predictor, ReferencePredictor, active_block_features, quality
 from neural_nas.supernets.encoding import Encoding
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dynast_ofa_mbv3_w1.0"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "dynast_ofa_mbv3_w1.0"
 TRAIN_FILE = "mbnv3w10_linasnsga2_acc_macs.csv"
 ENCODING = Encoding({"ks": {"count": 20, "vars": [3, 5, 7]}, "e": {"count": 20, "vars": [3, 4, 6]},
                      "d": {"count": 5, "vars": [2, 3, 4]}})

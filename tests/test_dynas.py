@@ -15,7 +15,7 @@ from neural_nas.results.dynast_csv import HEADER
 from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
 from tests.image_data import make_image_folder
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dynast_ofa_mbv3_w1.0"
+SHARED = Path(__file__).resolve().parent / "data" / "dynast_ofa_mbv3_w1.0"  # a copy of shared/data (Apache-2.0)
 MBV3 = "ofa_mbv3_d234_e346_k357_w1.0"
 
 
