@@ -57,12 +57,17 @@ class Registry(Generic[T]):
             close = difflib.get_close_matches(key, known + sorted(self._aliases), n=1)
             hint = f"did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                self.key, name, f"one of the registered {self.kind}s: {', '.join(known) or '(none)'}", hint
+                self.key, name, f"a registered {self.kind} ({', '.join(known) or 'none registered'})", hint
             )
         return key
 
     def get(self, name: str) -> T:
         return self._entries[self.canonical(name)]
+
+    def aliases(self, name: str) -> list[str]:
+        """The other names that resolve to ``name``."""
+        key = self.canonical(name)
+        return sorted(alias for alias, target in self._aliases.items() if target == key)
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell wildcard, sorted."""

@@ -1,0 +1,365 @@
+"""The ``neural-nas`` command (also ``python -m neural_nas``): a thin layer over the Python API.
+
+    neural-nas search [CONFIG.yaml] [--set dynas.population=20 ...] [--output-dir DIR]
+    neural-nas check-config CONFIG.yaml [--set ...]
+    neural-nas list
+    neural-nas plot RESULTS.csv [--metrics acc,macs]
+
+Exit status: 0 done; 2 bad usage or configuration (a ConfigError, a missing config file: the message only, no
+traceback); 1 any other failure; 130 interrupted (run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from neural_nas.errors import ConfigError
+
+logger = logging.getLogger("neural_nas")
+
+# `neural-nas search` with no config: Dynamic NAS on the embedded super-network, a few minutes on 2 CPU cores.
+DEFAULT_SUPERNET = "ofa_mbv3_digits"
+DEFAULT_OUTPUT_DIR = "neural_nas_results"
+DEFAULT_SEARCH: dict[str, Any] = {
+    "nas": {
+        "approach": "dynas",
+        "search": {"search_algorithm": "nsga2", "seed": 42},
+        "dynas": {"supernet": DEFAULT_SUPERNET, "metrics": ["acc", "macs"], "population": 20, "num_evals": 80},
+    }
+}
+RESULTS_CSV_NAME = "dynas_results.csv"
+PARETO_PNG = "pareto_front.png"
+HYPERVOLUME_PNG = "hypervolume.png"
+
+
+class UsageError(Exception):
+    """Bad command-line input that is not a ConfigError (exit status 2)."""
+
+
+# -- configuration --------------------------------------------------------------------------------------------------
+def parse_set(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (full dotted key, value): the key gets ``nas.`` prepended unless it has it; YAML value."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set dynas.population=20")
+    path = key if key == "nas" or key.startswith("nas.") else f"nas.{key}"
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = str(err).replace("\n", " ")
+        raise UsageError(f"--set {path}: the value {text!r} is not valid YAML ({problem})") from None
+    return path, value
+
+
+def load_search_config(path: str | None, sets: Sequence[str] = ()) -> Any:
+    """The validated NASConfig of a YAML file (None: `DEFAULT_SEARCH`) with the ``--set`` overrides applied."""
+    from neural_nas.config import NASConfig, load_yaml
+
+    if path is None:
+        config = NASConfig.from_dict(copy.deepcopy(DEFAULT_SEARCH), source="the default search")
+    else:
+        try:
+            config = load_yaml(path)
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
+    for item in sets:
+        key, value = parse_set(item)
+        config.set(key, value)  # validated like any assignment: errors name the key
+    return config
+
+
+def _approach(config: Any) -> str:
+    approach = config.nas.approach
+    return "basic" if approach is None or not str(approach).strip() else str(approach).strip().lower()
+
+
+def _refuse_basic(config: Any) -> None:
+    if _approach(config) == "basic":
+        raise UsageError(
+            "Basic NAS needs Python code: a model_builder (architecture dict -> torch.nn.Module) and usually "
+            "train/eval functions, which a YAML file cannot provide. Run it from Python: "
+            "NAS('config.yaml', search_space, model_builder).search() (see docs/basic_nas.md); "
+            "the command runs Dynamic NAS configs (nas.approach: dynas)."
+        )
+
+
+# -- output ---------------------------------------------------------------------------------------------------------
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def format_front(results: Any) -> str:
+    """A text table of the measured Pareto front of a `plotting.Results`, sorted by the first metric."""
+    from neural_nas.plotting import pareto_info
+
+    if not results.points:
+        return "no measured point has all of the metrics " + ", ".join(results.metric_names)
+    info = pareto_info(results.points, results.metric_names, results.higher_is_better)
+    header = ["#", *info.labels, "sub-network"]
+    rows = [[str(i + 1), *(_number(v) for v in info.scaled[i]), repr(results.archs[i])] for i in info.front]
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header) - 1)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, widths)) + "  " + cells[-1]
+
+    title = f"Pareto front: {len(info.front)} of {len(info.values)} measured ('#': order of measurement)"
+    return "\n".join([title, line(header), *(line(r) for r in rows)])
+
+
+def write_plots(results: Any, folder: Path) -> list[Path]:
+    """The Pareto-front and hypervolume PNGs in ``folder``; none (with a note) when matplotlib is missing."""
+    try:
+        from neural_nas.plotting.matplotlib import _pyplot
+
+        plt = _pyplot()
+    except ImportError as err:
+        print(f"no plots: {err}", file=sys.stderr)
+        return []
+    from neural_nas.plotting import plot_hypervolume, plot_pareto_front
+
+    written = []
+    for plot, name in [(plot_pareto_front, PARETO_PNG), (plot_hypervolume, HYPERVOLUME_PNG)]:
+        fig = plot(results, path=folder / name)
+        plt.close(fig)
+        written.append(folder / name)
+    return written
+
+
+def _report(results: Any, written: dict[str, Path], folder: Path, plots: bool) -> None:
+    print(format_front(results))
+    print("\nwritten:")
+    for label, path in written.items():
+        print(f"  {label}: {path}")
+    if plots and results.points:
+        for png in write_plots(results, folder):
+            print(f"  plot: {png}")
+
+
+# -- commands -------------------------------------------------------------------------------------------------------
+def cmd_search(args: argparse.Namespace) -> int:
+    from neural_nas import NAS
+    from neural_nas.plotting import load_results
+    from neural_nas.results import write_atomic
+
+    config = load_search_config(args.config, args.set)
+    _refuse_basic(config)
+    out = Path(args.output_dir)
+    if _approach(config) == "dynas" and not config.is_set("nas.dynas.results_csv_path"):
+        config.set("nas.dynas.results_csv_path", str(out / RESULTS_CSV_NAME))
+    agent = NAS(config)  # every config error fails here, before anything is measured or written
+    write_atomic(out / "config.yaml", yaml.safe_dump(config.to_dict(with_defaults=False), sort_keys=False))
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(loggers=[logger]):
+        agent.search(res_save_path=None if _approach(config) == "dynas" else str(out))
+    csv_path = Path(config.dynas.results_csv_path) if _approach(config) == "dynas" else None
+    if csv_path is not None and csv_path.is_file():
+        results = load_results(csv_path, agent.metric_names)
+    else:
+        results = load_results(agent)
+    written = {"config that ran": out / "config.yaml"}
+    if csv_path is not None:
+        written["results CSV"] = csv_path
+    _report(results, written, out, plots=not args.no_plots)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from neural_nas import NAS
+
+    config = load_search_config(args.config, args.set)
+    NAS(config)  # the approach's own checks (super-network, metrics, algorithm for the objective count, ...)
+    print(f"{args.config}: valid (approach: {_approach(config)})")
+    print(yaml.safe_dump({"nas": config.to_dict()["nas"]}, sort_keys=False).rstrip())
+    if _approach(config) == "basic":
+        print("note: Basic NAS runs from Python (it needs a model_builder); train:/evaluation: are checked at search")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import neural_nas.approaches  # noqa: F401  (registers the built-in approaches)
+    from neural_nas.evolution import algorithm_registry
+    from neural_nas.evolution.tactics import tactic_registry
+    from neural_nas.measurements.metrics import metric_registry
+    from neural_nas.nas import nas_registry
+    from neural_nas.searchers import searcher_registry
+    from neural_nas.supernets import supernet_registry
+
+    print(f"approaches (nas.approach): {', '.join(nas_registry.names())}")
+    print("\nsuper-networks (nas.dynas.supernet):")
+    for name in supernet_registry.names():
+        cls = supernet_registry.get(name)
+        encoding = getattr(cls, "encoding", None)
+        genes = f"{encoding.n_genes} genes" if encoding is not None else "genes unknown"
+        print(f"  {name:34s} {genes:10s} metrics: {', '.join(getattr(cls, 'metrics', ()))}")
+    print("\nDynamic NAS metrics (nas.dynas.metrics, 1 to 3):")
+    for name in metric_registry.names():
+        metric = metric_registry.get(name)
+        alias = ", ".join(metric_registry.aliases(name))
+        direction = "maximised" if metric.higher_is_better else "minimised"
+        print(f"  {name:14s} {direction:10s} unit: {metric.unit:11s}" + (f" alias: {alias}" if alias else ""))
+    print("\nDynamic NAS algorithms (nas.search.search_algorithm), by objective count:")
+    specs = [algorithm_registry.get(n) for n in algorithm_registry.names()]
+    for count in sorted({s.n_objectives for s in specs}):
+        names = [s.name + (" (default)" if s.default else "") for s in specs if s.n_objectives == count]
+        print(f"  {count}: {', '.join(names)}")
+    print(f"\nDynamic NAS search tactics (nas.dynas.search_tactic): {', '.join(tactic_registry.names())}")
+    print(f"Basic NAS search algorithms (nas.search.search_algorithm): {', '.join(searcher_registry.names())}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from neural_nas.plotting import load_results
+
+    csv_path = Path(args.results)
+    if not csv_path.is_file():
+        raise UsageError(f"results CSV not found: {str(csv_path)!r}")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    results = load_results(csv_path, metrics)
+    folder = Path(args.output_dir) if args.output_dir else csv_path.parent
+    _report(results, {}, folder, plots=True)
+    return 0
+
+
+# -- plumbing -------------------------------------------------------------------------------------------------------
+def import_plugin(target: str) -> None:
+    """Import a module name or a ``.py`` file, for the registrations it makes (super-networks, approaches, ...)."""
+    if target.endswith(".py") or Path(target).is_file():
+        path = Path(target)
+        if not path.is_file():
+            raise UsageError(f"--import {target!r}: file not found")
+        spec = importlib.util.spec_from_file_location(f"neural_nas_plugin_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            importlib.import_module(target)
+        except ModuleNotFoundError as err:
+            raise UsageError(f"--import {target!r}: {err}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neural-nas",
+        description="Neural architecture search with the Intel Neural Compressor NAS API.",
+        epilog="Exit status: 0 done, 2 bad usage or configuration, 1 other failure, 130 interrupted.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    common.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    common.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a module or .py file first (it may register your own super-networks, approaches, searchers)",
+    )
+    sets = argparse.ArgumentParser(add_help=False)
+    sets.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (dotted, `nas.` optional; the value is YAML), e.g. --set dynas.population=20",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    search = sub.add_parser(
+        "search",
+        parents=[common, sets],
+        help="run a search",
+        description=(
+            "Run the search of a YAML config. Without one: Dynamic NAS of the embedded super-network "
+            f"{DEFAULT_SUPERNET} (accuracy vs MACs, a few minutes on 2 CPU cores). Running the same command again "
+            "resumes from the results CSV."
+        ),
+    )
+    search.add_argument("config", nargs="?", help="NAS YAML config (default: the embedded Dynamic NAS demo)")
+    search.add_argument(
+        "-o",
+        "--output-dir",
+        default=DEFAULT_OUTPUT_DIR,
+        help=f"folder for the plots, the config that ran and (unless the config sets results_csv_path) the "
+        f"results CSV (default: ./{DEFAULT_OUTPUT_DIR})",
+    )
+    search.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    search.set_defaults(func=cmd_search)
+
+    check = sub.add_parser("check-config", parents=[common, sets], help="validate a config without running it")
+    check.add_argument("config", help="NAS YAML config")
+    check.set_defaults(func=cmd_check_config)
+
+    lister = sub.add_parser(
+        "list", parents=[common], help="registered approaches, super-networks, metrics and algorithms"
+    )
+    lister.set_defaults(func=cmd_list)
+
+    plot = sub.add_parser("plot", parents=[common], help="plot a Dynamic NAS results CSV")
+    plot.add_argument("results", help="results CSV (DyNAS-T format)")
+    plot.add_argument("--metrics", help="comma-separated metrics, e.g. acc,macs (default: every complete column)")
+    plot.add_argument("-o", "--output-dir", help="folder for the PNGs (default: the CSV's folder)")
+    plot.set_defaults(func=cmd_plot)
+    return parser
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool, quiet: bool) -> Iterator[None]:
+    """Log the library's messages to stderr while the command runs (the root logger is left alone)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[neural_nas] %(levelname)s %(message)s"))
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    before = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2); argparse has printed the message
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    with _logging(args.verbose, args.quiet):
+        try:
+            for target in args.imports:
+                import_plugin(target)
+            return args.func(args)
+        except (ConfigError, UsageError) as err:
+            print(f"neural-nas: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(
+                "neural-nas: interrupted; what was measured is saved: run the same command to resume",
+                file=sys.stderr,
+            )
+            return 130
+        except Exception as err:
+            if args.verbose:
+                logger.exception("neural-nas %s failed", args.command)
+            print(f"neural-nas: error: {type(err).__name__}: {err}", file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The `neural-nas` command: exit codes, --set, list, check-config, plot, and `python -m neural_nas`."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from neural_nas import cli
+from neural_nas.cli import main
+from neural_nas.config import NASConfig
+from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+
+
+@supernet_registry("cli_test_space")
+class CliSpace(SuperNetwork):
+    """Cheap user-measured space: two conflicting metrics; counts measurements; can be told to fail."""
+
+    name = "cli_test_space"
+    encoding = Encoding({"a": {"count": 5, "vars": [0, 1, 2, 3]}})
+    metrics = ("accuracy_top1", "macs")
+    calls = 0
+    fail = False
+
+    def measure(self, subnet, metrics):
+        CliSpace.calls += 1
+        if CliSpace.fail:
+            raise RuntimeError("device lost")
+        a = np.array(subnet["a"], float)
+        return {"accuracy_top1": 50 + 3 * np.sqrt(a.sum()), "macs": 1e6 * (1 + (a**2).sum())}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_space():
+    CliSpace.calls, CliSpace.fail = 0, False
+
+
+SMALL = ["--set", "dynas.population=10", "--set", "dynas.num_evals=12", "--set", "dynas.inner_evals=200"]
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    document = {
+        "nas": {
+            "approach": "dynas",
+            "search": {"search_algorithm": "nsga2", "seed": 3},
+            "dynas": {"supernet": "cli_test_space", "metrics": ["acc", "macs"], "population": 50},
+        },
+        "device": "cpu",
+    }
+    path = tmp_path / "nas.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))[1:]
+
+
+def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_file, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["search", str(config_file), *SMALL, "-o", "out"]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front:" in out and "top-1 accuracy (%)" in out and "MACs (M)" in out
+    for name in ("dynas_results.csv", "pareto_front.png", "hypervolume.png"):
+        assert (in_tmp / "out" / name).is_file(), name
+        assert str(in_tmp / "out" / name).endswith(name) and f"out/{name}" in out
+    assert len(rows(in_tmp / "out" / "dynas_results.csv")) == 12 and CliSpace.calls == 12
+    ran = yaml.safe_load((in_tmp / "out" / "config.yaml").read_text())
+    assert ran["nas"]["dynas"]["population"] == 10 and ran["nas"]["search"]["seed"] == 3
+    assert yaml.safe_load(config_file.read_text())["nas"]["dynas"]["population"] == 50  # the user's file is untouched
+
+    # the same command again resumes: nothing is measured twice
+    assert main(["search", str(config_file), *SMALL, "-o", "out", "--no-plots"]) == 0
+    assert CliSpace.calls == 12 and len(rows(in_tmp / "out" / "dynas_results.csv")) == 12
+
+
+def test_search_keeps_the_configured_results_csv(in_tmp, config_file):
+    code = main(["search", str(config_file), *SMALL, "--set", "nas.dynas.results_csv_path=mine.csv", "--no-plots"])
+    assert code == 0
+    assert len(rows(in_tmp / "mine.csv")) == 12
+
+
+def test_no_argument_search_runs_the_default_config(in_tmp, monkeypatch, capsys):
+    assert cli.DEFAULT_SEARCH["nas"]["dynas"]["supernet"] == cli.DEFAULT_SUPERNET == "ofa_mbv3_digits"
+    NASConfig.from_dict(cli.DEFAULT_SEARCH)  # a valid document
+    cheap = {"supernet": "cli_test_space", "metrics": ["acc", "macs"], "population": 10, "num_evals": 11}
+    monkeypatch.setitem(cli.DEFAULT_SEARCH["nas"], "dynas", {**cheap, "inner_evals": 100})
+    assert main(["search", "--no-plots", "-q"]) == 0
+    assert len(rows(in_tmp / cli.DEFAULT_OUTPUT_DIR / "dynas_results.csv")) == 11
+    assert "Pareto front:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("dynas.populaton=20", "nas.dynas.populaton"),
+        ("dynas.population=5", "nas.dynas.population"),
+        ("dynas.population=many", "nas.dynas.population"),
+        ("dynas.population", "KEY=VALUE"),
+        ("dynas.metrics=[acc, macs", "nas.dynas.metrics"),
+        ("search.search_algorithm=cmaes", "nas.search.search_algorithm"),  # 1-objective algorithm, 2 objectives
+    ],
+)
+def test_bad_set_is_exit_2_naming_the_key(in_tmp, config_file, capsys, item, message):
+    assert main(["search", str(config_file), "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert CliSpace.calls == 0 and not (in_tmp / "neural_nas_results" / "dynas_results.csv").exists()
+
+
+def test_parse_set():
+    assert cli.parse_set("dynas.population=20") == ("nas.dynas.population", 20)
+    assert cli.parse_set("nas.search.seed=3") == ("nas.search.seed", 3)
+    assert cli.parse_set("dynas.metrics=[acc, lat]") == ("nas.dynas.metrics", ["acc", "lat"])
+    assert cli.parse_set("dynas.results_csv_path=") == ("nas.dynas.results_csv_path", None)
+
+
+def test_missing_config_and_basic_approach_are_exit_2(in_tmp, capsys):
+    assert main(["search", "missing.yaml"]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    basic = in_tmp / "basic.yaml"
+    basic.write_text(yaml.safe_dump({"nas": {"approach": "basic", "search": {"search_space": {"c": [1, 2]}}}}))
+    assert main(["search", str(basic)]) == 2
+    assert "Basic NAS needs Python code" in capsys.readouterr().err
+    assert main(["search", "--bogus"]) == 2  # argparse usage error
+
+
+def test_failure_during_the_search_is_exit_1(in_tmp, config_file, capsys):
+    CliSpace.fail = True
+    assert main(["search", str(config_file), *SMALL]) == 1
+    err = capsys.readouterr().err
+    assert "device lost" in err and "Traceback" not in err
+
+
+def test_check_config(config_file, capsys):
+    assert main(["check-config", str(config_file)]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out and "cli_test_space" in out
+    assert main(["check-config", str(config_file), "--set", "dynas.metrics=[acc, params]"]) == 2
+    assert "nas.dynas.metrics" in capsys.readouterr().err
+    assert CliSpace.calls == 0
+
+
+def test_list_reads_the_registries(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("basic", "dynas", "cli_test_space", "ofa_resnet50", "accuracy_top1", "alias: acc", "nsga2 (default)"):
+        assert name in out, name
+
+
+def test_plot_command(in_tmp, config_file, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["search", str(config_file), *SMALL, "--no-plots", "-o", "out"]) == 0
+    capsys.readouterr()
+    assert main(["plot", "out/dynas_results.csv", "--metrics", "acc,macs", "-o", "plots"]) == 0
+    assert (in_tmp / "plots" / "pareto_front.png").is_file() and (in_tmp / "plots" / "hypervolume.png").is_file()
+    assert "Pareto front:" in capsys.readouterr().out
+    assert main(["plot", "nothing.csv"]) == 2
+
+
+def test_python_dash_m_help():
+    done = subprocess.run([sys.executable, "-m", "neural_nas", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "usage: neural-nas" in done.stdout and "search" in done.stdout and "check-config" in done.stdout
