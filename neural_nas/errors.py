@@ -29,8 +29,38 @@ class MeasurementError(NASError, RuntimeError):
     """Measuring one architecture failed; carries the architecture that caused it."""
 
     def __init__(self, arch: Any, reason: str) -> None:
-        self.arch = arch
+        self.arch, self.reason = arch, reason
         super().__init__(f"measuring architecture {arch!r} failed: {reason}")
+
+
+class TooManyFailuresError(MeasurementError):
+    """With ``nas.search.on_error: skip``, too many measurements in a row failed: the search stops.
+
+    ``arch`` is the last architecture that failed; ``failures`` holds ``(architecture, reason)`` of the failed run.
+    """
+
+    def __init__(self, failures: list[tuple[Any, str]], limit_key: str, record: str) -> None:
+        self.failures = list(failures)
+        last_arch, last_reason = failures[-1] if failures else (None, "")
+        self.arch, self.reason = last_arch, last_reason
+        message = (
+            f"{len(failures)} measurements in a row failed ({limit_key} = {len(failures)}); stopping the search. "
+            f"The last: measuring architecture {last_arch!r} failed: {last_reason}. "
+            f"Every failure is recorded in {record}"
+        )
+        RuntimeError.__init__(self, message)
+
+
+class ResultsLockedError(NASError, RuntimeError):
+    """Another search (a live process) holds the lock of this results file."""
+
+    def __init__(self, results_path: Any, lock_path: Any, holder: str = "") -> None:
+        self.results_path, self.lock_path = results_path, lock_path
+        who = f"process {holder}" if holder else "another process"
+        super().__init__(
+            f"the results file {str(results_path)!r} is in use by another search ({who} holds {str(lock_path)!r}); "
+            "wait for it to finish or point this search at another results file"
+        )
 
 
 @contextmanager

@@ -20,7 +20,9 @@ import numpy as np
 from neural_nas._rng import as_generator
 from neural_nas.config import NASConfig, load_config
 from neural_nas.errors import ConfigError, MeasurementError, measuring
-from neural_nas.nas.base import NASBase, Trial, arch_key, nas_registry
+from neural_nas.nas.base import FailureGuard, NASBase, Trial, arch_key, nas_registry, timestamp
+from neural_nas.results import Journal
+from neural_nas.results.lock import ResultsLock
 
 logger = logging.getLogger("neural_nas")
 
@@ -223,31 +225,42 @@ class DyNAS(NASBase):
         path = self.results_csv_path
         if res_save_path is not None and not path.is_absolute():
             path = Path(res_save_path) / path
+        if path.is_dir():
+            raise ConfigError("nas.dynas.results_csv_path", str(path), "the path of a results CSV file, not a folder")
         csv = ResultsCsv(path)
-        self._resume(csv)
-        self._rng = None  # the same seed gives the same search, resumed or not
+        failures = Journal(failures_path(path))
         budget = self.conf.dynas.num_evals
-        logger.info(
-            "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",
-            self.supernet.name,
-            self.metric_names,
-            self.conf.dynas.search_tactic,
-            self.algorithm.name,
-            self.population,
-            min(len(self._trials), budget),
-            budget,
-            path,
-        )
-        with tqdm(
-            total=budget,
-            initial=min(len(self._trials), budget),
-            desc="sub-networks measured",
-            unit="subnet",
-            disable=None,
-        ) as bar:
-            self._tactic(_SearchState(self, csv, budget, bar))
+        with ResultsLock(path):  # one search per results file; the OS frees the lock on any exit
+            self._resume(csv)
+            self._resume_failures(failures)
+            self._rng = None  # the same seed gives the same search, resumed or not
+            spent = len(self._trials.keys() | self._failed.keys())  # failures count toward the budget
+            logger.info(
+                "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",
+                self.supernet.name,
+                self.metric_names,
+                self.conf.dynas.search_tactic,
+                self.algorithm.name,
+                self.population,
+                min(spent, budget),
+                budget,
+                path,
+            )
+            with tqdm(
+                total=budget,
+                initial=min(spent, budget),
+                desc="sub-networks measured",
+                unit="subnet",
+                disable=None,
+            ) as bar:
+                self._tactic(_SearchState(self, csv, failures, budget, bar))
         self.find_best_model_archs()
-        logger.info("dynas done: %d measured, %d on the Pareto front", len(self._trials), len(self.best_model_archs))
+        logger.info(
+            "dynas done: %d measured, %d on the Pareto front%s",
+            len(self._trials),
+            len(self.best_model_archs),
+            f", {len(self._failed)} failed" if self._failed else "",
+        )
         return [t.arch for t in list(self._trials.values())[-self.population :]]
 
     def _resume(self, csv: Any) -> None:
@@ -279,27 +292,59 @@ class DyNAS(NASBase):
             f" ({incomplete} rows lack a configured metric and are not used)" if incomplete else "",
         )
 
+    def _resume_failures(self, failures: Journal) -> None:
+        """Sub-networks recorded as failed by an earlier ``on_error: skip`` search are not measured again."""
+        records = failures.read()
+        if not records or self.conf.nas.search.retry_failed:
+            return
+        for number, record in enumerate(records, start=1):
+            where = f"{failures.path}:{number}"
+            if "arch" not in record or not isinstance(record.get("error"), str):
+                raise ConfigError(where, record, "an object with 'arch' (a sub-network) and 'error' (a string)")
+            try:
+                subnet = self.supernet.parse_record(record["arch"])
+            except ConfigError as err:
+                raise ConfigError(where, record["arch"], err.allowed, err.hint) from err
+            self._failed.setdefault(arch_key(subnet), subnet)
+        logger.info(
+            "%d sub-network(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
+            "retries them)",
+            len(self._failed),
+            failures.path,
+        )
+
+
+def failures_path(csv_path: str | os.PathLike) -> Path:
+    """Where failed measurements of a search with ``on_error: skip`` are recorded: ``<csv>.failures.jsonl``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.name + ".failures.jsonl")
+
 
 class _SearchState:
     """The operations a tactic performs on the driver (see `evolution.tactics.SearchState`)."""
 
-    def __init__(self, nas: DyNAS, csv: Any, budget: int, bar: Any) -> None:
-        self.nas, self.csv, self.budget, self.bar = nas, csv, budget, bar
+    def __init__(self, nas: DyNAS, csv: Any, failures: Journal, budget: int, bar: Any) -> None:
+        self.nas, self.csv, self.failures, self.budget, self.bar = nas, csv, failures, budget, bar
         self.population = nas.population
         self.inner_evals = nas.inner_evals
         self.algorithm = nas.algorithm
         self.encoding = nas.supernet.encoding
-        self._measured = {tuple(self.encoding.dict_to_vector(t.arch)) for t in nas._trials.values()}
+        # Measured or failed (on_error: skip): never proposed again, and counted toward the budget.
+        self._done = {self._key(t.arch) for t in nas._trials.values()} | {self._key(a) for a in nas._failed.values()}
+        self._guard = FailureGuard(nas.conf, str(failures.path))
         self._pending_quality: dict[str, Any] = {}
 
+    def _key(self, subnet: Mapping[str, Any]) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.encoding.dict_to_vector(subnet))
+
     def remaining(self) -> int:
-        return max(self.budget - len(self._measured), 0)
+        return max(self.budget - len(self._done), 0)
 
     def new_seed(self) -> int:
         return int(self.nas._generator().integers(2**31 - 1))
 
     def unmeasured(self, vectors: np.ndarray) -> np.ndarray:
-        seen, keep = set(self._measured), []
+        seen, keep = set(self._done), []
         for row in np.asarray(vectors, dtype=np.int64):
             key = tuple(int(v) for v in row)
             if key not in seen:
@@ -309,7 +354,7 @@ class _SearchState:
 
     def random_unmeasured(self, n: int) -> np.ndarray:
         space = math.prod(int(c) for c in self.encoding.cardinalities)
-        n = min(n, space - len(self._measured))
+        n = min(n, space - len(self._done))
         out = np.empty((0, self.encoding.n_genes), dtype=np.int64)
         while len(out) < n:
             draw = self.encoding.random_vectors(2 * (n - len(out)) + 8, self.nas._generator())
@@ -318,13 +363,28 @@ class _SearchState:
 
     def measure(self, vectors: np.ndarray) -> None:
         nas = self.nas
+        if len(vectors) and not nas._own_measure:
+            nas._default_measurer()  # data set, weights: set-up errors are not failures of one sub-network
         for vector in np.asarray(vectors, dtype=np.int64):
             subnet = self.encoding.vector_to_dict(vector)
-            with measuring(subnet):
-                metrics = nas.estimate(subnet)
+            key = tuple(int(v) for v in vector)
+            try:
+                with measuring(subnet):
+                    metrics = nas.estimate(subnet)
+            except MeasurementError as err:
+                if not self._guard.skip:
+                    raise  # every row measured before it is already on disk
+                record = nas.supernet.subnet_record(subnet)
+                self.failures.append({"arch": record, "error": err.reason, "time": timestamp()})
+                nas._failed[arch_key(subnet)] = subnet
+                self._done.add(key)
+                self.bar.update(1)
+                self._guard.failed(subnet, err.reason)
+                continue
+            self._guard.succeeded()
             self.csv.append(nas.supernet.subnet_record(subnet), metrics)
             nas._trials[arch_key(subnet)] = Trial(subnet, metrics)
-            self._measured.add(tuple(int(v) for v in vector))
+            self._done.add(key)
             self.bar.update(1)
         self._report_prediction_quality(vectors)
 
@@ -332,9 +392,14 @@ class _SearchState:
         """How well the last predictors ranked the population they chose (out-of-sample: the honest number)."""
         from neural_nas.predictors import quality
 
+        trials = self.nas._trials
+        vectors = np.array(
+            [v for v in np.asarray(vectors, dtype=np.int64) if arch_key(self.encoding.vector_to_dict(v)) in trials],
+            dtype=np.int64,
+        ).reshape(-1, self.encoding.n_genes)  # failed ones left out
         for name, predictor in self._pending_quality.items():
             if len(vectors) > 1:
-                measured = [self.nas._trials[arch_key(self.encoding.vector_to_dict(v))].metrics[name] for v in vectors]
+                measured = [trials[arch_key(self.encoding.vector_to_dict(v))].metrics[name] for v in vectors]
                 q = quality(measured, predictor.predict(vectors))
                 logger.info(
                     "%s predictor on the population it chose: Kendall tau %.3f, MAPE %.2f%%",
@@ -348,7 +413,7 @@ class _SearchState:
         from neural_nas.evolution import SubnetProblem
         from neural_nas.predictors import ExactMetric
 
-        if len(self._measured) < self.population:
+        if len(self.nas._trials) < self.population:
             return None
         predictors = [self.nas.create_predictor(name) for name in self.nas.metric_names]
         self._pending_quality = {p.metric: p for p in predictors if not isinstance(p, ExactMetric)}
@@ -357,14 +422,23 @@ class _SearchState:
     def measured_problem(self) -> Any:
         from neural_nas.evolution import SubnetProblem
 
-        def lookup(name: str) -> Any:
+        trials = self.nas._trials
+
+        def lookup(name: str, higher_is_better: bool) -> Any:
             def values(vectors: np.ndarray) -> np.ndarray:
-                return np.array(
-                    [self.nas._trials[arch_key(self.encoding.vector_to_dict(v))].metrics[name] for v in vectors]
-                )
+                # A failed sub-network (on_error: skip) scores as the worst measured value: never preferred.
+                known = [t.metrics[name] for t in trials.values()]
+                worst = (min(known) if higher_is_better else max(known)) if known else 0.0
+                out = []
+                for v in vectors:
+                    trial = trials.get(arch_key(self.encoding.vector_to_dict(v)))
+                    out.append(worst if trial is None else trial.metrics[name])
+                return np.array(out, dtype=float)
 
             return values
 
         return SubnetProblem(
-            self.encoding.cardinalities, [lookup(n) for n in self.nas.metric_names], self.nas.higher_is_better
+            self.encoding.cardinalities,
+            [lookup(n, h) for n, h in zip(self.nas.metric_names, self.nas.higher_is_better)],
+            self.nas.higher_is_better,
         )

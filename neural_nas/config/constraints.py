@@ -84,6 +84,22 @@ class String(Constraint):
         return 3
 
 
+class OneOf(Constraint):
+    """One of a fixed set of strings (compared exactly)."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.choices
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(c) for c in self.choices)
+
+    def invalid_example(self) -> Any:
+        return "not-" + self.choices[0]
+
+
 class Mapping_(Constraint):
     """A mapping whose content some other component validates (e.g. the reference's `train:` section)."""
 

@@ -15,6 +15,7 @@ from neural_nas.config.constraints import (
     Constraint,
     Interval,
     ListOf,
+    OneOf,
     SearchSpace,
     String,
 )
@@ -95,6 +96,26 @@ KEYS: tuple[Key, ...] = (
         "Basic NAS: how many architectures to measure in all, earlier (resumed) results included. Unset -> 3.",
     ),
     Key("nas.search.seed", Interval(int, 0, None, "left"), 42, "Seed of every random choice the search makes."),
+    Key(
+        "nas.search.on_error",
+        OneOf("raise", "skip"),
+        "raise",
+        "A measurement (or train/eval function) that raises or returns NaN: `raise` stops the search (everything "
+        "measured so far stays on disk); `skip` records the failure, never measures that architecture again and "
+        "goes on. See docs/reliability.md.",
+    ),
+    Key(
+        "nas.search.max_consecutive_failures",
+        _int_ge(1),
+        10,
+        "With `on_error: skip`, the search stops with an error after this many failed measurements in a row.",
+    ),
+    Key(
+        "nas.search.retry_failed",
+        Boolean(),
+        False,
+        "On resume, measure again the architectures recorded as failed by an earlier `on_error: skip` search.",
+    ),
     Key("nas.dynas.supernet", _opt_str, None, "Registered super-network name (required for Dynamic NAS)."),
     Key(
         "nas.dynas.metrics",

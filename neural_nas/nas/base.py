@@ -19,10 +19,11 @@ from typing import Any
 
 from neural_nas._registry import Registry
 from neural_nas.config import NASConfig
-from neural_nas.errors import ConfigError, MeasurementError, measuring
+from neural_nas.errors import ConfigError, MeasurementError, TooManyFailuresError, measuring
 from neural_nas.nas.pareto import pareto_front, sign_adjust
 from neural_nas.nas.search_space import SearchSpace
 from neural_nas.results import Journal, write_atomic
+from neural_nas.results.lock import ResultsLock
 from neural_nas.results.reports import archive_reports, format_report
 
 logger = logging.getLogger("neural_nas")
@@ -51,6 +52,35 @@ class Trial:
         return {"arch": self.arch, "metrics": self.metrics, "params": self.params}
 
 
+def timestamp() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+class FailureGuard:
+    """Applies ``nas.search.on_error``: counts failed measurements in a row and stops the search at the limit."""
+
+    def __init__(self, conf: NASConfig, record: str) -> None:
+        self.skip = conf.nas.search.on_error == "skip"
+        self.limit = conf.nas.search.max_consecutive_failures
+        self.record = record
+        self.in_a_row: list[tuple[Any, str]] = []
+
+    def failed(self, arch: Any, reason: str) -> None:
+        logger.warning(
+            "measuring %r failed (%s); recorded in %s and skipped (on_error: skip)", arch, reason, self.record
+        )
+        self.in_a_row.append((arch, reason))
+        if len(self.in_a_row) >= self.limit:
+            raise TooManyFailuresError(self.in_a_row, "nas.search.max_consecutive_failures", self.record)
+
+    def succeeded(self) -> None:
+        self.in_a_row = []
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _freeze(value: Any) -> Any:
     return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
 
@@ -74,6 +104,7 @@ class NASBase:
         self._search_algorithm: Any = None
         self._searcher: Any = None
         self._trials: dict[tuple, Trial] = {}
+        self._failed: dict[tuple, dict[str, Any]] = {}  # architectures whose measurement failed (on_error: skip)
         self._metric_names: list[str] | None = None
         self.best_model_archs: list[dict[str, Any]] = []
         if search_space is not None:
@@ -164,10 +195,9 @@ class NASBase:
 
     def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
         """Run trials until `max_trials` architectures are measured (earlier results count); return the Pareto front."""
-        from tqdm.auto import tqdm
-
         self._setup()
         space = self._require_search_space()
+        self.higher_is_better  # noqa: B018 - a length that does not match nas.search.metrics fails now
         if self._model_builder is None:
             raise ConfigError(
                 "model_builder",
@@ -176,17 +206,40 @@ class NASBase:
                 "torch.nn.Module (pass it to the constructor or set agent.model_builder)",
             )
         results_dir = Path(res_save_path if res_save_path is not None else os.getcwd()) / RESULTS_DIR
-        journal = self._open_results(results_dir, space)
+        for folder in (results_dir.parent, results_dir):
+            if folder.exists() and not folder.is_dir():
+                raise ConfigError(
+                    "res_save_path", str(res_save_path), "a folder to hold NASResults/", f"{folder} is a file"
+                )
+        with ResultsLock(results_dir / LOG_NAME):  # one search per results folder; the OS frees it on any exit
+            journal = self._open_results(results_dir, space)
+            self._run_trials(journal, results_dir, space)
+            self.find_best_model_archs()
+            write_atomic(results_dir / "Final_results.txt", self._report())
+        logger.info(
+            "search done: %d architectures measured, %d on the Pareto front%s; results in %s",
+            len(self._trials),
+            len(self.best_model_archs),
+            f", {len(self._failed)} failed" if self._failed else "",
+            results_dir,
+        )
+        return self.best_model_archs
+
+    def _run_trials(self, journal: Journal, results_dir: Path, space: SearchSpace) -> None:
+        from tqdm.auto import tqdm
+
         max_trials = self.conf.nas.search.max_trials or DEFAULT_MAX_TRIALS
         self._searcher = self._make_searcher()
-
+        failures = FailureGuard(self.conf, str(journal.path))
         repeats = 0
         with tqdm(
-            total=max_trials, initial=min(len(self._trials), max_trials), desc="NAS trials", unit="trial", disable=None
+            total=max_trials, initial=min(self._spent(), max_trials), desc="NAS trials", unit="trial", disable=None
         ) as bar:
-            while len(self._trials) < max_trials:
-                if sum(space.contains(t.arch) for t in self._trials.values()) >= space.size:
-                    logger.info("search space exhausted: all %d architectures are measured", space.size)
+            while self._spent() < max_trials:  # a failed trial is a trial: it counts toward max_trials
+                done = {k for k, t in self._trials.items() if space.contains(t.arch)}
+                done |= {k for k, a in self._failed.items() if space.contains(a)}
+                if len(done) >= space.size:
+                    logger.info("search space exhausted: all %d architectures are measured (or failed)", space.size)
                     break
                 arch = self.select_model_arch()
                 if arch is None:
@@ -198,9 +251,10 @@ class NASBase:
                     raise ConfigError(
                         "search_algorithm", arch, f"a proposer of architectures from the search space {space.as_dict()}"
                     )
-                known = self._trials.get(arch_key(arch))
-                if known is not None:  # never spend a trial re-measuring
-                    self._searcher.get_feedback(self._score(known.metrics))
+                key = arch_key(arch)
+                known = self._trials.get(key)
+                if known is not None or key in self._failed:  # never spend a trial re-measuring (or re-failing)
+                    self._searcher.get_feedback(self._score(known.metrics) if known else self._failure_score())
                     repeats += 1
                     if repeats >= _MAX_REPEATS:
                         logger.warning(
@@ -210,21 +264,33 @@ class NASBase:
                         break
                     continue
                 repeats = 0
-                trial = self._run_trial(dict(arch))
-                self._trials[arch_key(trial.arch)] = trial
-                journal.append({**trial.as_record(), "time": datetime.datetime.now().isoformat(timespec="seconds")})
+                try:
+                    trial = self._run_trial(dict(arch))
+                except MeasurementError as err:
+                    if not failures.skip:
+                        raise  # everything measured before it is already on disk
+                    self._failed[key] = dict(arch)
+                    # On disk before anything else: never measured again, even after a kill.
+                    journal.append({"arch": dict(arch), "error": err.reason, "time": timestamp()})
+                    bar.update(1)
+                    failures.failed(arch, err.reason)
+                    self._searcher.get_feedback(self._failure_score())
+                    continue
+                failures.succeeded()
+                self._trials[key] = trial
+                journal.append({**trial.as_record(), "time": timestamp()})
                 write_atomic(results_dir / f"Trial_{len(self._trials)}_results.txt", self._report())
                 self._searcher.get_feedback(self._score(trial.metrics))
                 bar.update(1)
-        self.find_best_model_archs()
-        write_atomic(results_dir / "Final_results.txt", self._report())
-        logger.info(
-            "search done: %d architectures measured, %d on the Pareto front; results in %s",
-            len(self._trials),
-            len(self.best_model_archs),
-            results_dir,
-        )
-        return self.best_model_archs
+
+    def _spent(self) -> int:
+        """Trials spent: architectures measured plus those whose measurement failed (on_error: skip)."""
+        return len(self._trials.keys() | self._failed.keys())
+
+    def _failure_score(self) -> float:
+        """What the searcher is told about a failed architecture: the worst score measured so far (0 if none)."""
+        scores = [self._score(t.metrics) for t in self._trials.values()]
+        return min(scores) if scores else 0.0
 
     def _setup(self) -> None:
         """Hook: make everything the trials need ready (and validated) before the first one runs."""
@@ -321,11 +387,22 @@ class NASBase:
 
     # -- results ----------------------------------------------------------------------------------------------------
     def _open_results(self, results_dir: Path, space: SearchSpace) -> Journal:
-        archive_reports(results_dir)
+        """Load earlier results (a bad file fails here, before anything is moved or written), then tidy up."""
         journal = Journal(results_dir / LOG_NAME)
+        failed_before = len(self._failed)
         loaded = self._add_records(journal.read(), space, source=journal.path)
         if loaded:
             logger.info("resuming: %d earlier result(s) loaded from %s", loaded, journal.path)
+        if len(self._failed) > failed_before:
+            logger.info(
+                "%d architecture(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
+                "retries them)",
+                len(self._failed) - failed_before,
+                journal.path,
+            )
+        for tmp in results_dir.glob(".*.tmp*"):  # left by a write_atomic that a kill interrupted; we hold the lock
+            tmp.unlink()
+        archive_reports(results_dir)
         write_atomic(results_dir / "config.yaml", self._resolved_config_yaml())
         return journal
 
@@ -339,14 +416,30 @@ class NASBase:
         """Merge stored records into the results; returns how many were new."""
         added = skipped = 0
         for number, record in enumerate(records, start=1):
-            if not isinstance(record.get("arch"), Mapping) or not isinstance(record.get("metrics"), Mapping):
-                raise ConfigError(f"{source} record {number}", record, "an object with 'arch' and 'metrics' mappings")
+            failure = isinstance(record, Mapping) and "error" in record and "metrics" not in record
+            if (
+                not isinstance(record, Mapping)
+                or not isinstance(record.get("arch"), Mapping)
+                or not (failure or isinstance(record.get("metrics"), Mapping))
+            ):
+                raise ConfigError(
+                    f"{source} record {number}",
+                    record,
+                    "an object with 'arch' and 'metrics' mappings (or 'arch' and 'error' for a failed measurement)",
+                )
             arch = dict(record["arch"])
             if space is not None:
                 arch = self._match_space(arch, space)
                 if arch is None:
                     skipped += 1
                     continue
+            if failure:
+                if not self.conf.nas.search.retry_failed:
+                    self._failed.setdefault(arch_key(arch), arch)
+                continue
+            bad = {n: v for n, v in record["metrics"].items() if not _is_finite_number(v)}
+            if bad:
+                raise ConfigError(f"{source} record {number}", record, "finite numbers as metric values", f"got {bad}")
             names = list(record["metrics"])
             if self.metric_names is not None and names != list(self.metric_names):
                 raise ConfigError(
@@ -387,7 +480,10 @@ class NASBase:
         trials = list(self._trials.values())
         best = [trials[i] for i in self._front_indices(trials)]
         best.sort(key=lambda t: -self._score(t.metrics))
-        return format_report([t.as_record() for t in trials], [t.as_record() for t in best], self.higher_is_better)
+        failed = [{"arch": a} for k, a in self._failed.items() if k not in self._trials]
+        return format_report(
+            [t.as_record() for t in trials], [t.as_record() for t in best], self.higher_is_better, failed
+        )
 
     def _front_indices(self, trials: Sequence[Trial]) -> list[int]:
         if not trials:

@@ -25,6 +25,8 @@ def pareto_front(points: Sequence[Sequence[float]], higher_is_better: Sequence[b
     A point is dropped if another is at least as good in every metric and strictly better in one; of identical points
     only the first is kept. ``higher_is_better`` defaults to all True.
     """
+    if len(points) == 0:  # before sign_adjust: an empty list has no metric columns to check the directions against
+        return []
     arr = sign_adjust(points, higher_is_better)
     if arr.size == 0:
         return []

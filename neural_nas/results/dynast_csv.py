@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,10 +70,13 @@ class ResultsCsv:
                 if value.strip() == "0":
                     continue
                 try:
-                    metrics[name] = float(value)
+                    number = float(value)
                 except ValueError:
+                    number = math.nan
+                if not math.isfinite(number):
                     column = metric_registry.get(name).csv_column
-                    raise ConfigError(where, value, f"a number in column {column!r}") from None
+                    raise ConfigError(where, value, f"a finite number in column {column!r}")
+                metrics[name] = number
             rows.append(Row(subnet, metrics, fields[1]))
         return rows
 

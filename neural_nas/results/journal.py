@@ -41,10 +41,13 @@ class DurableAppender:
         if not self._checked_tail:
             self._drop_torn_tail()
             self._checked_tail = True
+        created = not self.path.exists()
         with open(self.path, "ab") as f:
             f.write(line if line.endswith(b"\n") else line + b"\n")
             f.flush()
             os.fsync(f.fileno())
+        if created:  # the new file's directory entry must survive a power loss too
+            fsync_dir(self.path.parent)
 
     def _drop_torn_tail(self) -> None:
         """Cut an incomplete last line (never a complete record)."""
@@ -100,3 +103,18 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a created or renamed file) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -11,7 +11,7 @@ from typing import Any
 
 logger = logging.getLogger("neural_nas")
 
-REPORT_PATTERNS = ("Trial_*_results.txt", "Final_results.txt")
+REPORT_PATTERNS = ("Trial_*_results.txt", "Final_results.txt", "config.yaml")
 
 
 def arch_string(arch: Mapping[str, Any]) -> str:
@@ -25,20 +25,28 @@ def result_line(arch: Mapping[str, Any], metrics: Mapping[str, float], params: i
 
 
 def format_report(
-    records: Sequence[Mapping[str, Any]], best: Sequence[Mapping[str, Any]], higher_is_better: Sequence[bool]
+    records: Sequence[Mapping[str, Any]],
+    best: Sequence[Mapping[str, Any]],
+    higher_is_better: Sequence[bool],
+    failed: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """All results in evaluation order, then the Pareto-optimal ones ranked by their summed sign-adjusted metrics."""
+    """All results in evaluation order, then the Pareto-optimal ones ranked by their summed sign-adjusted metrics,
+    then the architectures whose measurement failed (``on_error: skip``), if any."""
     names = list(records[0]["metrics"]) if records else []
     senses = ", ".join(f"{n} ({'higher' if h else 'lower'} is better)" for n, h in zip(names, higher_is_better))
     lines = [f"Search results: {len(records)} architectures; metrics: {senses}"]
     lines += [result_line(r["arch"], r["metrics"], r.get("params")) for r in records]
     lines += ["", f"Best model architectures (Pareto front, {len(best)}), ranked:"]
     lines += [f"{rank}. {result_line(r['arch'], r['metrics'], r.get('params'))}" for rank, r in enumerate(best, 1)]
+    if failed:
+        lines += ["", f"Failed measurements ({len(failed)}; see the 'error' records of results.jsonl):"]
+        lines += [arch_string(r["arch"]) for r in failed]
     return "\n".join(lines) + "\n"
 
 
 def archive_reports(directory: Path) -> Path | None:
-    """Move earlier report files into ``previous_results/<timestamp>/``; nothing is deleted."""
+    """Move earlier report files (and the config that made them) into ``previous_results/<timestamp>/``; nothing is
+    deleted."""
     old = [p for pattern in REPORT_PATTERNS for p in directory.glob(pattern)]
     if not old:
         return None
