@@ -21,6 +21,7 @@ from neural_nas._rng import as_generator
 from neural_nas.config import NASConfig, load_config
 from neural_nas.errors import ConfigError, MeasurementError, measuring
 from neural_nas.nas.base import FailureGuard, NASBase, Trial, arch_key, nas_registry, timestamp
+from neural_nas.plotting._info import HypervolumeTracker
 from neural_nas.results import Journal
 from neural_nas.results.lock import ResultsLock
 
@@ -333,6 +334,10 @@ class _SearchState:
         self._done = {self._key(t.arch) for t in nas._trials.values()} | {self._key(a) for a in nas._failed.values()}
         self._guard = FailureGuard(nas.conf, str(failures.path))
         self._pending_quality: dict[str, Any] = {}
+        # Hypervolume and front size of the measured points, shown on the progress bar as they change.
+        self._hypervolume = HypervolumeTracker(nas.higher_is_better)
+        for trial in nas._trials.values():
+            self._hypervolume.add([trial.metrics[m] for m in nas.metric_names])
 
     def _key(self, subnet: Mapping[str, Any]) -> tuple[int, ...]:
         return tuple(int(v) for v in self.encoding.dict_to_vector(subnet))
@@ -385,6 +390,8 @@ class _SearchState:
             self.csv.append(nas.supernet.subnet_record(subnet), metrics)
             nas._trials[arch_key(subnet)] = Trial(subnet, metrics)
             self._done.add(key)
+            hypervolume = self._hypervolume.add([metrics[m] for m in nas.metric_names])
+            self.bar.set_postfix(hypervolume=f"{hypervolume:.4g}", front=self._hypervolume.front_size, refresh=False)
             self.bar.update(1)
         self._report_prediction_quality(vectors)
 
