@@ -35,7 +35,7 @@ DEFAULT_SEARCH: dict[str, Any] = {
     "nas": {
         "approach": "dynas",
         "search": {"search_algorithm": "nsga2", "seed": 42},
-        "dynas": {"supernet": DEFAULT_SUPERNET, "metrics": ["acc", "macs"], "population": 20, "num_evals": 80},
+        "dynas": {"supernet": DEFAULT_SUPERNET, "metrics": ["acc", "macs"], "population": 50, "num_evals": 200},
     }
 }
 RESULTS_CSV_NAME = "dynas_results.csv"

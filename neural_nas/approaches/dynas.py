@@ -80,6 +80,8 @@ class DyNAS(NASBase):
         if d.distributed:
             raise ConfigError("nas.dynas.distributed", True, "false: distributed search is not implemented yet")
         self._own_measure = type(self.supernet).measure is not SuperNetwork.measure
+        self._loads_weights = type(self.supernet).load is not SuperNetwork.load
+        self._measurements_ready = False
         if "accuracy_top1" in names and not self._own_measure:
             if d.dataset_path is None:
                 raise ConfigError(
@@ -137,6 +139,18 @@ class DyNAS(NASBase):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _prepare_measurements(self) -> None:
+        """Everything measuring needs, once, before the first sub-network (its errors are not one sub-network's)."""
+        if self._measurements_ready:
+            return
+        self._measurements_ready = True
+        if not self._own_measure:
+            self._default_measurer()
+        elif self._loads_weights and any(m not in self.exact_metric_names for m in self.metric_names):
+            # A super-network measuring itself still gets the configured weights and device.
+            d = self.conf.dynas
+            self.supernet.load(pretrained=d.pretrained, ckpt_path=d.supernet_ckpt_path, device=self._device())
 
     def _default_measurer(self) -> Any:
         if self._measurer is None:
@@ -368,8 +382,8 @@ class _SearchState:
 
     def measure(self, vectors: np.ndarray) -> None:
         nas = self.nas
-        if len(vectors) and not nas._own_measure:
-            nas._default_measurer()  # data set, weights: set-up errors are not failures of one sub-network
+        if len(vectors):
+            nas._prepare_measurements()  # data set, weights: set-up errors are not failures of one sub-network
         for vector in np.asarray(vectors, dtype=np.int64):
             subnet = self.encoding.vector_to_dict(vector)
             key = tuple(int(v) for v in vector)
