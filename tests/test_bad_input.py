@@ -368,7 +368,6 @@ CASES: list[Case] = [
     ),
     yaml_case("unknown approach", {"nas": {"approach": "dynamo"}}, "nas.approach"),
     yaml_case("unknown search tactic", dynas_doc(search_tactic="linear"), "nas.dynas.search_tactic"),
-    yaml_case("distributed not implemented", dynas_doc(distributed=True), "nas.dynas.distributed"),
     yaml_case("on_error unknown", basic_doc(on_error="ignore"), "nas.search.on_error must be one of 'raise', 'skip'"),
     yaml_case(
         "max_consecutive_failures zero", basic_doc(max_consecutive_failures=0), "nas.search.max_consecutive_failures"

@@ -244,7 +244,6 @@ def test_estimate_measures_one_sub_network():
         ({"algorithm": "nsga2", "metrics": ["acc"]}, "nas.search.search_algorithm"),
         ({"algorithm": "ga", "metrics": ["acc", "macs"]}, "nas.search.search_algorithm"),
         ({"algorithm": "nsga3"}, "nas.search.search_algorithm"),
-        ({"distributed": True}, "nas.dynas.distributed"),
     ],
 )
 def test_config_errors_before_any_work(in_tmp, change, key):

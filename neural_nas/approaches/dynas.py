@@ -77,8 +77,6 @@ class DyNAS(NASBase):
         self._metrics = [metric_registry.get(m) for m in names]
         self.algorithm = algorithm_for(self.conf.nas.search.search_algorithm, len(names))
         self._tactic = tactic_registry.get(d.search_tactic)
-        if d.distributed:
-            raise ConfigError("nas.dynas.distributed", True, "false: distributed search is not implemented yet")
         self._own_measure = type(self.supernet).measure is not SuperNetwork.measure
         self._loads_weights = type(self.supernet).load is not SuperNetwork.load
         self._measurements_ready = False
@@ -233,6 +231,41 @@ class DyNAS(NASBase):
 
     def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
         """Measure until ``num_evals`` sub-networks are measured; return the last ``population`` measured ones."""
+        from neural_nas.distributed import Ranks
+
+        ranks = Ranks(self.conf.dynas.distributed)
+        if not ranks.is_driver:
+            return self._serve(ranks)
+        try:
+            result = self._drive(ranks, res_save_path)
+        except BaseException:
+            ranks.broadcast(_STOP)  # workers are waiting for the next round: release them
+            ranks.broadcast(_FAILED)
+            raise
+        ranks.broadcast(_STOP)
+        return ranks.broadcast(result)
+
+    def _serve(self, ranks: Any) -> list[dict[str, Any]]:
+        """A worker rank: measure this rank's share of every round the driver sends, until it says stop."""
+        while not isinstance(round_ := ranks.broadcast(), str):  # a round of vectors, or _STOP
+            vector = round_[ranks.rank] if ranks.rank < len(round_) else None
+            ranks.gather(None if vector is None else self._measure_outcome(vector))
+        result = ranks.broadcast()
+        if isinstance(result, str):  # _FAILED
+            raise RuntimeError(f"rank {ranks.rank}: the driver (rank 0) stopped with an error; see its log")
+        return result
+
+    def _measure_outcome(self, vector: np.ndarray) -> dict[str, Any]:
+        """``{"metrics": ...}`` or ``{"error": reason}`` for one sub-network (what crosses between ranks)."""
+        self._prepare_measurements()  # data set, weights: set-up errors are not failures of one sub-network
+        subnet = self.supernet.encoding.vector_to_dict(vector)
+        try:
+            with measuring(subnet):
+                return {"metrics": self.estimate(subnet)}
+        except MeasurementError as err:
+            return {"error": err.reason, "raised": err}
+
+    def _drive(self, ranks: Any, res_save_path: str | os.PathLike | None) -> list[dict[str, Any]]:
         from tqdm.auto import tqdm
 
         from neural_nas.results.dynast_csv import ResultsCsv
@@ -268,7 +301,7 @@ class DyNAS(NASBase):
                 unit="subnet",
                 disable=None,
             ) as bar:
-                self._tactic(_SearchState(self, csv, failures, budget, bar))
+                self._tactic(_SearchState(self, csv, failures, budget, bar, ranks))
         self.find_best_model_archs()
         logger.info(
             "dynas done: %d measured, %d on the Pareto front%s",
@@ -329,6 +362,10 @@ class DyNAS(NASBase):
         )
 
 
+# What the driver broadcasts instead of a round: no more rounds; the search failed.
+_STOP, _FAILED = "stop", "failed"
+
+
 def failures_path(csv_path: str | os.PathLike) -> Path:
     """Where failed measurements of a search with ``on_error: skip`` are recorded: ``<csv>.failures.jsonl``."""
     csv_path = Path(csv_path)
@@ -338,8 +375,8 @@ def failures_path(csv_path: str | os.PathLike) -> Path:
 class _SearchState:
     """The operations a tactic performs on the driver (see `evolution.tactics.SearchState`)."""
 
-    def __init__(self, nas: DyNAS, csv: Any, failures: Journal, budget: int, bar: Any) -> None:
-        self.nas, self.csv, self.failures, self.budget, self.bar = nas, csv, failures, budget, bar
+    def __init__(self, nas: DyNAS, csv: Any, failures: Journal, budget: int, bar: Any, ranks: Any) -> None:
+        self.nas, self.csv, self.failures, self.budget, self.bar, self.ranks = nas, csv, failures, budget, bar, ranks
         self.population = nas.population
         self.inner_evals = nas.inner_evals
         self.algorithm = nas.algorithm
@@ -382,32 +419,45 @@ class _SearchState:
 
     def measure(self, vectors: np.ndarray) -> None:
         nas = self.nas
-        if len(vectors):
-            nas._prepare_measurements()  # data set, weights: set-up errors are not failures of one sub-network
-        for vector in np.asarray(vectors, dtype=np.int64):
-            subnet = self.encoding.vector_to_dict(vector)
-            key = tuple(int(v) for v in vector)
-            try:
-                with measuring(subnet):
-                    metrics = nas.estimate(subnet)
-            except MeasurementError as err:
-                if not self._guard.skip:
-                    raise  # every row measured before it is already on disk
-                record = nas.supernet.subnet_record(subnet)
-                self.failures.append({"arch": record, "error": err.reason, "time": timestamp()})
-                nas._failed[arch_key(subnet)] = subnet
-                self._done.add(key)
-                self.bar.update(1)
-                self._guard.failed(subnet, err.reason)
-                continue
-            self._guard.succeeded()
-            self.csv.append(nas.supernet.subnet_record(subnet), metrics)
-            nas._trials[arch_key(subnet)] = Trial(subnet, metrics)
-            self._done.add(key)
-            hypervolume = self._hypervolume.add([metrics[m] for m in nas.metric_names])
-            self.bar.set_postfix(hypervolume=f"{hypervolume:.4g}", front=self._hypervolume.front_size, refresh=False)
-            self.bar.update(1)
+        vectors = np.asarray(vectors, dtype=np.int64)
+        for start in range(0, len(vectors), self.ranks.world_size):  # one sub-network per rank and round
+            round_ = vectors[start : start + self.ranks.world_size]
+            self.ranks.broadcast(round_)
+            own = nas._measure_outcome(round_[0])
+            outcomes = self.ranks.gather({k: v for k, v in own.items() if k != "raised"})
+            outcomes[0] = own
+            error = None
+            for vector, outcome in zip(round_, outcomes):
+                error = error or self._record(vector, outcome)
+            if error is not None:
+                raise error  # every other outcome of the round is on disk first
         self._report_prediction_quality(vectors)
+
+    def _record(self, vector: np.ndarray, outcome: dict[str, Any]) -> MeasurementError | None:
+        """Write one measurement (or, with ``on_error: skip``, its failure) to disk; the error to raise otherwise."""
+        nas = self.nas
+        subnet = self.encoding.vector_to_dict(vector)
+        key = tuple(int(v) for v in vector)
+        if "error" in outcome:
+            if not self._guard.skip:
+                # This rank's own failure keeps its traceback; another rank's arrives as its message.
+                return outcome.get("raised") or MeasurementError(subnet, outcome["error"])
+            record = nas.supernet.subnet_record(subnet)
+            self.failures.append({"arch": record, "error": outcome["error"], "time": timestamp()})
+            nas._failed[arch_key(subnet)] = subnet
+            self._done.add(key)
+            self.bar.update(1)
+            self._guard.failed(subnet, outcome["error"])
+            return None
+        metrics = outcome["metrics"]
+        self._guard.succeeded()
+        self.csv.append(nas.supernet.subnet_record(subnet), metrics)
+        nas._trials[arch_key(subnet)] = Trial(subnet, metrics)
+        self._done.add(key)
+        hypervolume = self._hypervolume.add([metrics[m] for m in nas.metric_names])
+        self.bar.set_postfix(hypervolume=f"{hypervolume:.4g}", front=self._hypervolume.front_size, refresh=False)
+        self.bar.update(1)
+        return None
 
     def _report_prediction_quality(self, vectors: np.ndarray) -> None:
         """How well the last predictors ranked the population they chose (out-of-sample: the honest number)."""

@@ -133,7 +133,8 @@ KEYS: tuple[Key, ...] = (
     Key("nas.dynas.batch_size", _int_ge(1), 64, "Latency measurement batch size."),
     Key("nas.dynas.eval_batch_size", _int_ge(1), 64, "Accuracy evaluation batch size."),
     Key("nas.dynas.num_workers", Interval(int, 0, None, "left"), 20, "Data-loader worker processes."),
-    Key("nas.dynas.distributed", Boolean(), False, "Split each population across `torchrun` ranks."),
+    Key("nas.dynas.distributed", Boolean(), False, "Split each population across `torchrun` ranks (gloo on CPU, "
+        "NCCL on GPU); rank 0 owns the results file and the predictors. Without torchrun: one process."),
     Key("nas.dynas.test_fraction", Interval(float, 0, 1, "right"), 1.0, "Share of the validation set used, in (0, 1]."),
     # Beyond the reference's keys.
     Key("nas.dynas.search_tactic", String(), "linas",

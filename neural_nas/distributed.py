@@ -1,0 +1,61 @@
+"""Ranks of a distributed search (``nas.dynas.distributed: true`` under ``torchrun``), on torch.distributed.
+
+Rank 0 drives: it owns the results file, the predictors and the evolutionary search. Every rank, rank 0 included,
+measures its share of each batch: the driver broadcasts a round of up to ``world_size`` sub-networks, rank ``r``
+measures the ``r``-th, and the driver gathers the outcomes and writes them in order, before the next round. A
+round is the unit of durability: a crash loses at most the measurements in flight. Without torchrun (no
+``WORLD_SIZE`` in the environment) the search runs in this one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger("neural_nas")
+
+
+class Ranks:
+    def __init__(self, enabled: bool) -> None:
+        self.rank, self.world_size = 0, 1
+        self._dist: Any = None
+        if not enabled:
+            return
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            logger.warning(
+                "nas.dynas.distributed is true but WORLD_SIZE is not set (not under torchrun): "
+                "searching in this one process"
+            )
+            return
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            # gloo on CPU, NCCL on GPU; rendezvous details come from torchrun's environment variables.
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        self._dist = dist
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        logger.info("distributed search: rank %d of %d", self.rank, self.world_size)
+
+    @property
+    def is_driver(self) -> bool:
+        return self.rank == 0
+
+    def broadcast(self, obj: Any = None) -> Any:
+        """The driver's ``obj`` on every rank."""
+        if self._dist is None:
+            return obj
+        box = [obj]
+        self._dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj``, in rank order, on the driver (None elsewhere)."""
+        if self._dist is None:
+            return [obj]
+        out = [None] * self.world_size if self.is_driver else None
+        self._dist.gather_object(obj, out, dst=0)
+        return out

@@ -1,0 +1,96 @@
+"""Distributed Dynamic NAS: `torchrun --nproc_per_node=2` on the CPU (gloo) against the same search in one process."""
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    from neural_nas import NAS, NASConfig
+    from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+
+    LOG = sys.argv[2]
+    DIE_AFTER = int(os.environ.get("DIE_AFTER", "0"))  # rank 1 exits after measuring this many (0: never)
+    count = 0
+
+    @supernet_registry("dist_synthetic")
+    class Synthetic(SuperNetwork):
+        name = "dist_synthetic"
+        encoding = Encoding({"a": {"count": 6, "vars": [0, 1, 2, 3]}, "b": {"count": 6, "vars": [1, 2, 3]}})
+        metrics = ("accuracy_top1", "macs")
+
+        def measure(self, subnet, metrics):
+            global count
+            rank = os.environ.get("RANK", "0")
+            if rank == "1" and DIE_AFTER and count >= DIE_AFTER:
+                os._exit(3)  # a rank that dies, without any clean-up
+            count += 1
+            a, b = np.array(subnet["a"], float), np.array(subnet["b"], float)
+            with open(LOG, "a") as f:
+                f.write(f"{rank} {subnet['a']} {subnet['b']}\\n")
+            return {"accuracy_top1": 50 + 2 * np.sqrt(a.sum() + b.sum()), "macs": 1e6 * (a @ b + 1)}
+
+    c = NASConfig(approach="dynas", search_algorithm="nsga2")
+    for key, value in {"supernet": "dist_synthetic", "metrics": ["acc", "macs"], "population": 10, "num_evals": 25,
+                       "inner_evals": 500, "results_csv_path": sys.argv[1],
+                       "distributed": os.environ.get("DISTRIBUTED") == "1"}.items():
+        setattr(c.dynas, key, value)
+    result = NAS(c).search()
+    assert len(result) == 10
+    """
+)
+
+
+def run(tmp_path, name, distributed, die_after=0):
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT)
+    env = {
+        **os.environ,
+        "DISTRIBUTED": "1" if distributed else "0",
+        "DIE_AFTER": str(die_after),
+        "OMP_NUM_THREADS": "1",
+    }
+    args = [str(tmp_path / f"{name}.csv"), str(tmp_path / f"{name}.log")]
+    if distributed:
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(script)]
+    else:
+        command = [sys.executable, str(script)]
+    return subprocess.run(command + args, env=env, capture_output=True, text=True, timeout=300)
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return [(r[0], *r[2:]) for r in list(csv.reader(f))[1:]]  # without the Date column
+
+
+def log(path):
+    return [line.split(" ", 1) for line in path.read_text().splitlines()]
+
+
+def test_two_ranks_measure_each_sub_network_once_and_match_one_process(tmp_path):
+    single = run(tmp_path, "single", distributed=False)
+    assert single.returncode == 0, single.stderr[-2000:]
+    double = run(tmp_path, "double", distributed=True)
+    assert double.returncode == 0, double.stderr[-3000:]
+    assert rows(tmp_path / "double.csv") == rows(tmp_path / "single.csv")  # same seed, same search, same order
+    measured = log(tmp_path / "double.log")
+    assert len(measured) == 25 and len({s for _, s in measured}) == 25  # each measured exactly once
+    assert {rank for rank, _ in measured} == {"0", "1"}  # and the work was split
+
+
+@pytest.mark.parametrize("die_after", [3])
+def test_a_dying_rank_fails_the_run_and_leaves_a_resumable_file(tmp_path, die_after):
+    failed = run(tmp_path, "run", distributed=True, die_after=die_after)
+    assert failed.returncode != 0
+    written = rows(tmp_path / "run.csv")  # parses: every row complete
+    assert 0 < len(written) < 25 and len(set(written)) == len(written)
+    resumed = run(tmp_path, "run", distributed=False)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = rows(tmp_path / "run.csv")
+    assert final[: len(written)] == written and len(final) == 25 and len(set(final)) == 25
