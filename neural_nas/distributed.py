@@ -20,6 +20,7 @@ class Ranks:
     def __init__(self, enabled: bool) -> None:
         self.rank, self.world_size = 0, 1
         self._dist: Any = None
+        self._owns_group = False
         if not enabled:
             return
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -34,11 +35,18 @@ class Ranks:
         if not dist.is_initialized():
             # gloo on CPU, NCCL on GPU; rendezvous details come from torchrun's environment variables.
             dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+            self._owns_group = True
             if torch.cuda.is_available():
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         self._dist = dist
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         logger.info("distributed search: rank %d of %d", self.rank, self.world_size)
+
+    def close(self) -> None:
+        """Tear down the process group if this object created it (left to exit, gloo can abort the process)."""
+        if self._owns_group:
+            self._dist.destroy_process_group()
+            self._owns_group = False
 
     @property
     def is_driver(self) -> bool:

@@ -234,16 +234,19 @@ class DyNAS(NASBase):
         from neural_nas.distributed import Ranks
 
         ranks = Ranks(self.conf.dynas.distributed)
-        if not ranks.is_driver:
-            return self._serve(ranks)
         try:
-            result = self._drive(ranks, res_save_path)
-        except BaseException:
-            ranks.broadcast(_STOP)  # workers are waiting for the next round: release them
-            ranks.broadcast(_FAILED)
-            raise
-        ranks.broadcast(_STOP)
-        return ranks.broadcast(result)
+            if not ranks.is_driver:
+                return self._serve(ranks)
+            try:
+                result = self._drive(ranks, res_save_path)
+            except BaseException:
+                ranks.broadcast(_STOP)  # workers are waiting for the next round: release them
+                ranks.broadcast(_FAILED)
+                raise
+            ranks.broadcast(_STOP)
+            return ranks.broadcast(result)
+        finally:
+            ranks.close()
 
     def _serve(self, ranks: Any) -> list[dict[str, Any]]:
         """A worker rank: measure this rank's share of every round the driver sends, until it says stop."""
