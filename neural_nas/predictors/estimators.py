@@ -15,11 +15,23 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.svm import SVR
 from sklearn.utils.validation import check_array, check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from neural_nas._rng import as_generator
 
 logger = logging.getLogger("neural_nas")
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _one_blas_thread():
+    """Limit BLAS/OpenMP to one thread, cheaply: `threadpool_limits` scans the loaded libraries on every call (10-15
+    ms), which made it most of the cost of a `predict` inside the evolutionary search (400 calls per loop). The scan
+    is done once, on first use, and reused."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1)
 
 
 def _check_xy(X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +133,7 @@ class Predictor(RegressorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         X = check_array(np.atleast_2d(X), dtype=np.float64)
-        with threadpool_limits(1):
+        with _one_blas_thread():
             return self.estimator_.predict(X) * self.y_scale_ + self.y_mean_
 
 

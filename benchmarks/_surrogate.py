@@ -1,0 +1,178 @@
+"""Shared helpers of the search benchmarks: the shared DyNAS-T rows, an OFA MobileNetV3 surrogate, hypervolume.
+
+The surrogate super-network ``ofa_mbv3_w1.0_surrogate`` has the genes of ``ofa_mbv3_d234_e346_k357_w1.0``, its exact
+MAC/param lookup tables, and a top-1 accuracy from a model fitted on ALL distinct rows of the five shared CSVs
+(``shared/data/dynast_ofa_mbv3_w1.0``; re-measured duplicates averaged): an MLP regressor (one hidden layer of 64,
+L2 1e-2, seeded) on the active-block features, plus a fixed per-sub-network pseudo-noise of std 0.03 points (seeded by
+the genes; the shared files' re-measurement noise). An MLP rather than the library's Ridge/SVR `Predictor`: the
+in-loop predictors must learn a function that is not of their own form (the `Predictor` fits the rows best, 5-fold
+tau 0.970 vs 0.948 for the MLP, which would flatter the predictor-in-the-loop search). `surrogate_cv_quality` gives
+its own 5-fold fit quality.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from neural_nas.supernets import supernet_registry
+from neural_nas.supernets.ofa_mbv3 import MBCONV_ENCODING, OFAMobileNetV3W10
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "dynast_ofa_mbv3_w1.0"  # a copy of shared/data (Apache-2.0)
+SURROGATE = "ofa_mbv3_w1.0_surrogate"
+NOISE_STD = 0.03
+
+# Fixed hypervolume reference points (accuracy in %, MACs in millions); see `hypervolume_2d`.
+# Surrogate: below the shared rows' lowest top-1 (71.0 %), beyond the space's largest MACs (566 M). Other
+# super-networks: `--reference`, or the worst values over all runs of the benchmark (printed).
+REFERENCE_POINTS = {SURROGATE: (70.0, 600.0)}
+
+
+def load_rows(data: Path = DATA, metric: str = "Top-1 Acc (%)") -> tuple[np.ndarray, np.ndarray]:
+    """Every row of the shared CSVs, in file order then row order: (index vectors, metric values)."""
+    vectors, values = [], []
+    for path in sorted(data.glob("*.csv")):
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                vectors.append(MBCONV_ENCODING.dict_to_vector(ast.literal_eval(row["Sub-network"])))
+                values.append(float(row[metric]))
+    return np.array(vectors, dtype=np.int64), np.array(values)
+
+
+def dedup(vectors: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One row per distinct sub-network, re-measurements averaged."""
+    unique, inverse = np.unique(vectors, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    return unique, np.bincount(inverse, values) / np.bincount(inverse)
+
+
+def features(vectors: np.ndarray) -> np.ndarray:
+    from neural_nas.predictors import active_block_features
+
+    return active_block_features(MBCONV_ENCODING, np.atleast_2d(vectors))
+
+
+class SurrogateAccuracy:
+    """Top-1 of any sub-network: a seeded MLP on active-block features plus a fixed per-sub-network noise."""
+
+    def __init__(self, seed: int = 0, noise_std: float = NOISE_STD, max_iter: int = 2000) -> None:
+        self.seed, self.noise_std, self.max_iter = seed, noise_std, max_iter
+
+    def fit(self, vectors: np.ndarray, top1: np.ndarray) -> SurrogateAccuracy:
+        from sklearn.neural_network import MLPRegressor
+        from threadpoolctl import threadpool_limits
+
+        self.mean_, self.scale_ = float(top1.mean()), float(top1.std())
+        self.model_ = MLPRegressor(hidden_layer_sizes=(64,), alpha=1e-2, max_iter=self.max_iter,
+                                   random_state=self.seed)
+        with threadpool_limits(1):
+            self.model_.fit(features(vectors), (top1 - self.mean_) / self.scale_)
+        return self
+
+    def noise(self, vectors: np.ndarray) -> np.ndarray:
+        """Deterministic: the same sub-network always gets the same offset."""
+        out = []
+        for row in np.atleast_2d(vectors).astype(np.int64):
+            seed = int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+            out.append(np.random.default_rng(seed).normal(0.0, self.noise_std))
+        return np.array(out)
+
+    def predict(self, vectors: np.ndarray) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            smooth = self.model_.predict(features(vectors)) * self.scale_ + self.mean_
+        return smooth + (self.noise(vectors) if self.noise_std > 0 else 0.0)
+
+
+def surrogate_cv_quality(vectors: np.ndarray, top1: np.ndarray, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """k-fold Kendall tau and RMSE (points of top-1) of the surrogate's smooth part on the distinct shared rows."""
+    from sklearn.model_selection import KFold
+
+    from neural_nas.predictors import quality
+
+    taus, rmses = [], []
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(vectors):
+        model = SurrogateAccuracy(seed, noise_std=0.0).fit(vectors[train], top1[train])
+        predicted = model.predict(vectors[test])
+        taus.append(quality(top1[test], predicted)["kendall_tau"])
+        rmses.append(float(np.sqrt(np.mean((predicted - top1[test]) ** 2))))
+    return {"kendall_tau": float(np.mean(taus)), "rmse": float(np.mean(rmses)), "folds": folds}
+
+
+@supernet_registry(SURROGATE)
+class SurrogateMobileNetV3(OFAMobileNetV3W10):
+    """``ofa_mbv3_d234_e346_k357_w1.0``'s genes and exact MACs/params; top-1 from `SurrogateAccuracy`.
+
+    Set ``SurrogateMobileNetV3.accuracy`` (a fitted `SurrogateAccuracy`) before searching; `install_surrogate` does.
+    """
+
+    name = SURROGATE
+    metrics = ("accuracy_top1", "macs", "params")
+    accuracy: ClassVar[SurrogateAccuracy | None] = None
+
+    def load(self, *, pretrained: bool, ckpt_path: str | None, device: str, download: bool = True) -> None:
+        """Nothing to load: no torch model is involved (the OFA weights are neither needed nor available offline)."""
+
+    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
+        if SurrogateMobileNetV3.accuracy is None:
+            raise RuntimeError("call install_surrogate() before searching the surrogate super-network")
+        vector = self.encoding.dict_to_vector(subnet)[None, :]
+        exact = self.exact_metrics(vector)
+        return {"accuracy_top1": float(SurrogateMobileNetV3.accuracy.predict(vector)[0]),
+                "macs": float(exact["macs"][0]), "params": float(exact["params"][0])}
+
+
+def install_surrogate(seed: int = 0, max_iter: int = 2000) -> tuple[SurrogateAccuracy, int]:
+    """Fit the surrogate on all distinct shared rows and plug it in; returns it and the number of rows."""
+    vectors, top1 = dedup(*load_rows())
+    SurrogateMobileNetV3.accuracy = SurrogateAccuracy(seed, max_iter=max_iter).fit(vectors, top1)
+    return SurrogateMobileNetV3.accuracy, len(top1)
+
+
+def hypervolume_2d(points: np.ndarray, reference: Sequence[float]) -> float:
+    """Area dominated by ``points`` (rows of (maximised, minimised)) up to ``reference`` (worst value of each).
+
+    Points no better than the reference in both objectives add nothing.
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    ref_max, ref_min = reference
+    keep = (points[:, 0] > ref_max) & (points[:, 1] < ref_min)
+    points = points[keep]
+    if len(points) == 0:
+        return 0.0
+    order = np.lexsort((-points[:, 0], points[:, 1]))  # cost ascending, then value descending
+    area, best = 0.0, ref_max
+    costs, values = points[order, 1], points[order, 0]
+    for i, (cost, value) in enumerate(zip(costs, values)):
+        if value > best:  # on the front: a strip from this cost to the next front point's cost
+            best = value
+        next_cost = costs[i + 1] if i + 1 < len(costs) else ref_min
+        area += (best - ref_max) * (next_cost - cost)
+    return float(area)
+
+
+def hypervolume_curve(points: np.ndarray, reference: Sequence[float]) -> np.ndarray:
+    """``curve[k - 1]``: hypervolume of the first ``k`` points (measurement order), for k = 1..len(points).
+
+    Keeps the running front only, so the whole curve costs about one pass.
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    curve = np.zeros(len(points))
+    front = np.empty((0, 2))
+    for k, p in enumerate(points):
+        dominated = ((front[:, 0] >= p[0]) & (front[:, 1] <= p[1])).any()
+        if not dominated:
+            keep = ~((p[0] >= front[:, 0]) & (p[1] <= front[:, 1]))
+            front = np.vstack([front[keep], p])
+            curve[k] = hypervolume_2d(front, reference)
+        else:
+            curve[k] = curve[k - 1]
+    return curve
