@@ -3,13 +3,13 @@
 import csv
 from pathlib import Path
 
-import pytest
+import nbclient
+import nbformat
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "notebook" / "dynas" / "MobileNetV3_Supernet_NAS.ipynb"
 
 
 def test_notebook_is_stored_without_outputs():
-    nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -20,14 +20,6 @@ def test_notebook_is_stored_without_outputs():
 
 
 def test_notebook_runs_reduced(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("pandas")
-    pytest.importorskip("matplotlib")
-    from neural_nas.supernets import supernet_registry
-
-    if "ofa_mbv3_digits" not in supernet_registry:
-        pytest.skip("the embedded super-network 'ofa_mbv3_digits' is not registered yet (neural_nas.supernets)")
     monkeypatch.delenv("IMAGENET_PATH", raising=False)
     monkeypatch.setenv("NAS_POPULATION", "10")
     monkeypatch.setenv("NAS_NUM_EVALS", "11")  # one predictor-guided loop after the first population
