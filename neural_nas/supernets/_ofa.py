@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -64,9 +65,7 @@ class OFASuperNetwork(SuperNetwork):
         """Build once; load weights when ``pretrained`` (or when an explicit ``ckpt_path`` is given)."""
         if self._model is None:
             # The file first: a missing one fails before the (slow) build.
-            path = None
-            if pretrained or ckpt_path:
-                path = resolve_checkpoint(self.weights_file, self.weights_url, ckpt_path, allow_download=download)
+            path = self.checkpoint_path(pretrained=pretrained, ckpt_path=ckpt_path, download=download)
             model = self.seeded_build()
             if path is not None:
                 load_weights(model, path, f"super-network {self.name}")
@@ -75,6 +74,12 @@ class OFASuperNetwork(SuperNetwork):
                 logger.warning("super-network %s is randomly initialised (pretrained=False)", self.name)
             self._model = model.eval()
         self._model.to(device)
+
+    def checkpoint_path(self, *, pretrained: bool, ckpt_path: str | None, download: bool) -> Path | None:
+        """The weights file to load (None: random initialisation): ``ckpt_path``, else the cache or a download."""
+        if pretrained or ckpt_path:
+            return resolve_checkpoint(self.weights_file, self.weights_url, ckpt_path, allow_download=download)
+        return None
 
     @property
     def model(self) -> nn.Module:

@@ -183,29 +183,21 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
     def build(self) -> nn.Module:
         return build_digits_supernet()
 
-    def load(self, *, pretrained: bool = True, ckpt_path: str | None = None, device: str = "cpu",
-             download: bool = False) -> None:
-        """Build once; load the shipped weights (or ``ckpt_path``, which overrides them) unless ``pretrained`` is
-        False and no ``ckpt_path`` is given. Float16 tensors are converted to float32."""
-        if self._model is None:
+    def checkpoint_path(self, *, pretrained: bool, ckpt_path: str | None, download: bool) -> Path | None:
+        """``ckpt_path`` when given, else the weights shipped in the package (never a download)."""
+        if ckpt_path:
             from neural_nas.supernets._weights import resolve_checkpoint
 
-            path = None
-            if ckpt_path:
-                path = resolve_checkpoint(self.weights_file, None, ckpt_path, allow_download=False)
-            elif pretrained:
-                path = WEIGHTS_PATH
-            model = self.seeded_build()
-            if path is not None:
-                load_float32_weights(model, path, f"super-network {self.name}")
-                logger.info("loaded %s weights from %s", self.name, path)
-            else:
-                logger.warning("super-network %s is randomly initialised (pretrained=False)", self.name)
-            self._model = model.eval()
+            return resolve_checkpoint(self.weights_file, None, ckpt_path, allow_download=False)
+        return WEIGHTS_PATH if pretrained else None
+
+    def load(self, *, pretrained: bool = True, ckpt_path: str | None = None, device: str = "cpu",
+             download: bool = False) -> None:
+        """As the OFA nets' `load`; the shipped weights are float16 (a small package) and load as float32."""
         if device != self._device:
             self._data = None  # prepared again on the new device
         self._device = device
-        self._model.to(device)
+        super().load(pretrained=pretrained, ckpt_path=ckpt_path, device=device, download=download)
 
     def active_subnet(self, subnet: Mapping[str, Any]) -> nn.Module:
         import torch
@@ -277,19 +269,3 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
         if "accuracy_top1" in metrics:
             out["accuracy_top1"] = self.accuracy(module)
         return out
-
-
-def load_float32_weights(model: nn.Module, path: Path, description: str) -> None:
-    """Load a state dict that may hold float16 tensors (stored so to keep the package small), strictly, as float32."""
-    from torch import nn
-
-    from neural_nas.errors import ConfigError
-    from neural_nas.supernets._weights import CKPT_KEY, load_state_dict
-
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_state_dict(path).items()}
-    try:
-        # nn.Module's own strict loader: ofa's override fills missing keys from the model itself, silently.
-        nn.Module.load_state_dict(model, state, strict=True)
-    except (RuntimeError, ValueError, KeyError) as err:
-        raise ConfigError(CKPT_KEY, str(path), f"a checkpoint of {description}",
-                          hint=f"its tensors do not fit: {str(err)[:500]}") from err
