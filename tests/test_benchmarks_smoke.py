@@ -7,10 +7,7 @@ import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dynast_ofa_mbv3_w1.0"
 sys.path.insert(0, str(BENCHMARKS))
-
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="the shared DyNAS-T rows are not here")
 
 
 def test_hypervolume_2d_by_hand():
@@ -25,7 +22,6 @@ def test_hypervolume_2d_by_hand():
     assert hypervolume_2d(np.array([[60.0, 100.0]]), (70.0, 600.0)) == 0.0
 
 
-@needs_shared
 def test_sample_efficiency_smoke(tmp_path, monkeypatch):
     import sample_efficiency
 
@@ -37,7 +33,6 @@ def test_sample_efficiency_smoke(tmp_path, monkeypatch):
     assert plot.stat().st_size > 0
 
 
-@needs_shared
 def test_search_overhead_smoke():
     import search_overhead
 
@@ -46,7 +41,6 @@ def test_search_overhead_smoke():
     assert results["ours"]["times"]["chosen"] == 10 and results["speedup"] > 0
 
 
-@needs_shared
 def test_scaling_smoke():
     import scaling
 
