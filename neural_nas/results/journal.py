@@ -114,7 +114,7 @@ def fsync_dir(path: Path) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:
+    except OSError:  # some file systems refuse fsync on a folder; the file itself is already fsynced
         pass
     finally:
         os.close(fd)
