@@ -300,3 +300,20 @@ def test_best_first_orders_by_non_dominated_rank():
     vectors = np.arange(4)[:, None]
     assert best_first(vectors, np.array([[3.0, 3], [1, 1], [2, 0], [4, 4]])).ravel().tolist() == [1, 2, 0, 3]
     assert best_first(vectors[:3], np.array([[3.0], [1], [2]])).ravel().tolist() == [1, 2, 0]
+
+
+def test_inner_budget_per_super_network_and_numpy_metrics(in_tmp):
+    assert NAS(config(MBV3, ("params", "macs"), inner_evals=None)).inner_evals == 20000
+    assert NAS(config("ofa_resnet50", ("params", "macs"), inner_evals=None)).inner_evals == 5000
+    assert NAS(config("ofa_resnet50", ("params", "macs"), inner_evals=700)).inner_evals == 700
+
+    @supernet_registry("numpy_metrics_for_tests")
+    class NumpyMetrics(Synthetic):
+        name = "numpy_metrics_for_tests"
+
+        def measure(self, subnet, metrics):
+            return {k: np.float32(v) for k, v in super().measure(subnet, metrics).items()}
+
+    agent = NAS(config("numpy_metrics_for_tests", ("acc", "macs"), num_evals=10))
+    agent.search()
+    assert len(agent.search_results) == 10

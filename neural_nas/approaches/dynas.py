@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +29,6 @@ from neural_nas.results.lock import ResultsLock
 logger = logging.getLogger("neural_nas")
 
 DEFAULT_RESULTS_CSV = "dynas_results.csv"
-DEFAULT_INNER_EVALS = 20000
 
 
 @nas_registry("dynas")
@@ -109,7 +109,7 @@ class DyNAS(NASBase):
 
     @property
     def inner_evals(self) -> int:
-        return self.conf.dynas.inner_evals or getattr(self.supernet, "inner_evals", DEFAULT_INNER_EVALS)
+        return self.conf.dynas.inner_evals or self.supernet.inner_evals
 
     @property
     def results_csv_path(self) -> Path:
@@ -127,7 +127,7 @@ class DyNAS(NASBase):
         if missing:
             raise MeasurementError(subnet, f"the measurement returned {sorted(result)}, without {missing}")
         for name, value in result.items():
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
                 raise MeasurementError(subnet, f"metric {name!r} is {value!r}")
         return {name: float(value) for name, value in result.items()}
 

@@ -47,6 +47,8 @@ class SuperNetwork:
     encoding: ClassVar[Encoding]
     metrics: ClassVar[tuple[str, ...]] = CANONICAL_METRICS
     image_size: ClassVar[int] = 224
+    # Predicted evaluations of the evolutionary search per loop, unless `nas.dynas.inner_evals` is set.
+    inner_evals: ClassVar[int] = 20000
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, genes={self.encoding.n_genes})"

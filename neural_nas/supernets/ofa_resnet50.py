@@ -46,6 +46,7 @@ class ResNetTables:
 @supernet_registry("ofa_resnet50")
 class OFAResNet50(OFASuperNetwork):
     name = "ofa_resnet50"
+    inner_evals = 5000  # the reference's budget for ResNet-50
     encoding = Encoding({
         "d": {"count": 5, "vars": [0, 1, 2]},
         "e": {"count": 18, "vars": [0.2, 0.25, 0.35]},
