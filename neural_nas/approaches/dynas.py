@@ -119,6 +119,7 @@ class DyNAS(NASBase):
     def estimate(self, individual: Mapping[str, Any]) -> dict[str, float]:
         """Measure one sub-network (a parameter dict) on the configured metrics (plus exact cheap ones)."""
         subnet = self.supernet.parse_record(individual)
+        self._prepare_measurements()
         if self._own_measure:
             result = self.supernet.measure(subnet, self.metric_names)
         else:
@@ -144,8 +145,9 @@ class DyNAS(NASBase):
             return
         self._measurements_ready = True
         if not self._own_measure:
-            self._default_measurer()
-        elif self._loads_weights and any(m not in self.exact_metric_names for m in self.metric_names):
+            self._default_measurer()  # its data set is checked before the (slower) super-network is built
+        needs_model = any(m not in self.exact_metric_names for m in self.metric_names)
+        if needs_model and (self._loads_weights or not self._own_measure):
             # A super-network measuring itself still gets the configured weights and device.
             d = self.conf.dynas
             self.supernet.load(pretrained=d.pretrained, ckpt_path=d.supernet_ckpt_path, device=self._device())
@@ -171,8 +173,6 @@ class DyNAS(NASBase):
                     seed=self.conf.nas.search.seed,
                 )
                 evaluator.prepare()  # a bad dataset_path fails now, before the super-network is built
-            if any(m not in self.exact_metric_names for m in self.metric_names):  # the torch model is needed
-                self.supernet.load(pretrained=d.pretrained, ckpt_path=d.supernet_ckpt_path, device=device)
             self._measurer = SubnetMeasurer(
                 self.supernet,
                 self.metric_names,
