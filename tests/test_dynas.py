@@ -317,3 +317,19 @@ def test_inner_budget_per_super_network_and_numpy_metrics(in_tmp):
     agent = NAS(config("numpy_metrics_for_tests", ("acc", "macs"), num_evals=10))
     agent.search()
     assert len(agent.search_results) == 10
+
+
+@pytest.mark.parametrize(("initial", "first_fit"), [(None, 10), (4, 4)])
+def test_initial_population_sets_when_predictors_take_over(in_tmp, monkeypatch, initial, first_fit):
+    fits = []
+    original = DyNAS.create_predictor
+
+    def recording(self, metric):
+        fits.append(len(self._trials))
+        return original(self, metric)
+
+    monkeypatch.setattr(DyNAS, "create_predictor", recording)
+    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=24, initial_population=initial))
+    agent.search()
+    assert fits[0] == first_fit  # the random first population, then predictors (acc and macs: 2 fits a loop)
+    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 24

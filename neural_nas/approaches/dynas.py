@@ -381,6 +381,7 @@ class _SearchState:
     def __init__(self, nas: DyNAS, csv: Any, failures: Journal, budget: int, bar: Any, ranks: Any) -> None:
         self.nas, self.csv, self.failures, self.budget, self.bar, self.ranks = nas, csv, failures, budget, bar, ranks
         self.population = nas.population
+        self.initial_population = nas.conf.dynas.initial_population or nas.population
         self.inner_evals = nas.inner_evals
         self.algorithm = nas.algorithm
         self.encoding = nas.supernet.encoding
@@ -395,6 +396,9 @@ class _SearchState:
 
     def _key(self, subnet: Mapping[str, Any]) -> tuple[int, ...]:
         return tuple(int(v) for v in self.encoding.dict_to_vector(subnet))
+
+    def n_measured(self) -> int:
+        return len(self.nas._trials)
 
     def remaining(self) -> int:
         return max(self.budget - len(self._done), 0)
@@ -487,7 +491,7 @@ class _SearchState:
         from neural_nas.evolution import SubnetProblem
         from neural_nas.predictors import ExactMetric
 
-        if len(self.nas._trials) < self.population:
+        if self.n_measured() < self.initial_population:
             return None
         predictors = [self.nas.create_predictor(name) for name in self.nas.metric_names]
         self._pending_quality = {p.metric: p for p in predictors if not isinstance(p, ExactMetric)}

@@ -1,7 +1,8 @@
 """Search tactics: how Dynamic NAS spends its measurement budget. Registered by name (``nas.dynas.search_tactic``).
 
-- ``linas``: measure a random population, then loop: fit predictors on every measurement, run the evolutionary
-  algorithm on the predictors (exact metrics stay exact), measure the best unmeasured sub-networks it found.
+- ``linas``: measure ``initial_population`` random sub-networks (default: one population), then loop: fit predictors
+  on every measurement, run the evolutionary algorithm on the predictors (exact metrics stay exact), measure the best
+  unmeasured sub-networks it found.
 - ``evolutionary``: the same algorithm, measuring every individual for real (the baseline LINAS must beat).
 - ``random``: uniformly random sub-networks (the other baseline).
 
@@ -42,8 +43,12 @@ class SearchState(Protocol):
     """What a tactic gets from the Dynamic NAS driver."""
 
     population: int
+    initial_population: int
     inner_evals: int
     algorithm: AlgorithmSpec
+
+    def n_measured(self) -> int:
+        """Sub-networks measured so far (failures excluded)."""
 
     def remaining(self) -> int:
         """Measurements left in the budget."""
@@ -62,7 +67,7 @@ class SearchState(Protocol):
 
     def predicted_problem(self) -> SubnetProblem | None:
         """A problem on predictors fitted to every measurement so far (exact metrics computed exactly); None while
-        there are fewer measurements than one population."""
+        fewer than ``initial_population`` sub-networks are measured."""
 
     def measured_problem(self) -> SubnetProblem:
         """A problem that reads measured values (every row it is given must be measured)."""
@@ -85,7 +90,7 @@ def linas(state: SearchState) -> None:
     while state.remaining() > 0:
         problem = state.predicted_problem()
         if problem is None:  # not enough measurements to fit predictors: the random first population
-            batch = state.random_unmeasured(min(state.population, state.remaining()))
+            batch = state.random_unmeasured(min(state.initial_population - state.n_measured(), state.remaining()))
         else:
             inner_population = max(state.population, MIN_INNER_POPULATION)
             result = minimize(
