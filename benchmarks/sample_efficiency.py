@@ -33,7 +33,7 @@ TACTICS = ("linas", "evolutionary", "random")
 
 
 def run_search(supernet: str, tactic: str, seed: int, num_evals: int, population: int, inner_evals: int,
-               workdir: Path) -> tuple[np.ndarray, float]:
+               workdir: Path, initial_population: int | None = None) -> tuple[np.ndarray, float]:
     """One search; returns (rows of (top-1, MACs in millions) in measurement order, wall seconds)."""
     from neural_nas import NAS, NASConfig
 
@@ -41,7 +41,7 @@ def run_search(supernet: str, tactic: str, seed: int, num_evals: int, population
     config.nas.search.seed = seed
     d = config.dynas
     d.supernet, d.metrics, d.population, d.num_evals = supernet, ["acc", "macs"], population, num_evals
-    d.search_tactic, d.inner_evals = tactic, inner_evals
+    d.search_tactic, d.inner_evals, d.initial_population = tactic, inner_evals, initial_population
     d.results_csv_path = str(workdir / f"{tactic}_{seed}.csv")
     d.num_workers = 0
     start = time.perf_counter()
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ns", default="50,100,250", help="N values: targets are random search's HV at 4N")
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--inner-evals", type=int, default=20000)
+    parser.add_argument("--initial-population", type=int, default=None,
+                        help="random sub-networks before linas fits its predictors (default: the population)")
     parser.add_argument("--linas-evals", type=int, default=None, help="linas budget (default 4 * max N)")
     parser.add_argument("--tactics", default=",".join(TACTICS))
     parser.add_argument("--reference", default=None,
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         for tactic in tactics:
             for seed in range(args.seeds):
                 rows, elapsed = run_search(args.supernet, tactic, seed, budgets[tactic], args.population,
-                                           args.inner_evals, Path(tmp))
+                                           args.inner_evals, Path(tmp), args.initial_population)
                 runs[tactic].append(rows)
                 times[tactic].append(elapsed)
                 print(f"  {tactic:12s} seed {seed}: {len(rows)} measured in {elapsed:.1f} s", flush=True)
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
         reference = (float(everything[:, 0].min()), float(everything[:, 1].max()))
     curves = {t: [hypervolume_curve(r, reference) for r in rs] for t, rs in runs.items()}
 
-    print(f"\n{args.supernet}: top-1 vs MACs, population {args.population}, inner_evals {args.inner_evals}, "
+    print(f"\n{args.supernet}: top-1 vs MACs, population {args.population}, initial population "
+          f"{args.initial_population or args.population}, inner_evals {args.inner_evals}, "
           f"{args.seeds} seeds; HV reference point top-1 {reference[0]} %, MACs {reference[1]} M (HV in %*MMACs)")
     usual = {n for n in (50, 100, 200, 250, 400, 500, 1000) if n <= budget}
     checkpoints = sorted(usual | set(ns) | {4 * n for n in ns})
