@@ -15,7 +15,7 @@ from neural_nas.training import (
     dataset_registry,
     optimizer_registry,
 )
-from neural_nas.training._params import build_entry
+from neural_nas.training._params import build_entry, choice, int_list, integer, number, number_pair, parse_section
 
 
 @pytest.fixture(autouse=True)
@@ -296,32 +296,37 @@ _DELETE = object()
 BAD_TRAIN = [
     (_set("optimizer", {"SDG": {"learning_rate": 0.1}}), "train.optimizer", "did you mean 'sgd'"),
     (_set("optimizer.SGD.lr", 0.1), "train.optimizer.SGD.lr", "did you mean 'learning_rate'"),
-    (_set("optimizer.SGD.learning_rate", "fast"), "train.optimizer.SGD.learning_rate", "a number > 0.0"),
-    (_set("optimizer.SGD.learning_rate", -0.1), "train.optimizer.SGD.learning_rate", "> 0.0"),
+    (_set("optimizer.SGD.learning_rate", "fast"), "train.optimizer.SGD.learning_rate",
+     "a number in the range (0.0, inf)"),
+    (_set("optimizer.SGD.learning_rate", -0.1), "train.optimizer.SGD.learning_rate", "(0.0, inf)"),
     (_set("optimizer.SGD.nesterov", "yes"), "train.optimizer.SGD.nesterov", "true or false"),
     (_set("optimizer", {"SGD": {"learning_rate": 0.1, "nesterov": True}}), "train.optimizer.SGD.nesterov", "momentum"),
     (_set("optimizer", {"SGD": {}}), "train.optimizer.SGD.learning_rate", "required"),
     (_set("optimizer", {"Adam": {"betas": [0.9, 0.99], "beta_1": 0.9}}), "train.optimizer.Adam.betas", "beta_1"),
     (_set("optimizer", {"Adam": {}, "SGD": {}}), "train.optimizer", "exactly one"),
     (_set("criterion", {"CrossEntropy": {}}), "train.criterion", "did you mean 'crossentropyloss'"),
-    (_set("criterion.CrossEntropyLoss.reduction", "avg"), "train.criterion.CrossEntropyLoss.reduction", "none, mean"),
+    (_set("criterion.CrossEntropyLoss.reduction", "avg"), "train.criterion.CrossEntropyLoss.reduction",
+     "one of 'none', 'mean', 'sum'"),
     (_set("dataloader", _DELETE), "train.dataloader", "required"),
     (_set("dataloader.dataset", _DELETE), "train.dataloader.dataset", "required"),
-    (_set("dataloader.batch_size", 0), "train.dataloader.batch_size", "an int >= 1"),
-    (_set("dataloader.batch_size", 2.5), "train.dataloader.batch_size", "an int >= 1"),
+    (_set("dataloader.batch_size", 0), "train.dataloader.batch_size", "an int in the range [1, inf)"),
+    (_set("dataloader.batch_size", 2.5), "train.dataloader.batch_size", "an int in the range [1, inf)"),
     (_set("dataloader.shuffle", 1), "train.dataloader.shuffle", "true or false"),
     (_set("dataloader.batchsize", 4), "train.dataloader.batchsize", "did you mean 'batch_size'"),
     (_set("dataloader.dataset", {"dumy": {"shape": [4, 4]}}), "train.dataloader.dataset", "did you mean 'dummy'"),
-    (_set("dataloader.dataset", {"dummy": {"shape": [0, 4]}}), "train.dataloader.dataset.dummy.shape", "ints >= 1"),
+    (_set("dataloader.dataset", {"dummy": {"shape": [0, 4]}}), "train.dataloader.dataset.dummy.shape",
+     "each an int in the range [1, inf)"),
     (_set("dataloader.dataset", {"dummy": {"shape": [4, 4], "low": 2, "high": 1}}),
      "train.dataloader.dataset.dummy.high", ">= low"),
     (_set("dataloader.dataset", {"dummy": {"shape": [4, 4], "label": False}}), "train.dataloader.dataset.dummy",
      "label: true"),
-    (_set("dataloader.dataset", {"digits": {"split": "val"}}), "train.dataloader.dataset.digits.split", "train, test"),
-    (_set("dataloader.dataset", {"digits": {"test_size": 1.5}}), "train.dataloader.dataset.digits.test_size", "< 1.0"),
+    (_set("dataloader.dataset", {"digits": {"split": "val"}}), "train.dataloader.dataset.digits.split",
+     "one of 'train', 'test', 'all'"),
+    (_set("dataloader.dataset", {"digits": {"test_size": 1.5}}), "train.dataloader.dataset.digits.test_size",
+     "(0.0, 1.0)"),
     (_set("dataloader.dataset", {"ImageFolder": {"root": "/no/such/dir"}}),
      "train.dataloader.dataset.ImageFolder.root", "existing directory"),
-    (_set("epoch", 0), "train.epoch", "an int >= 1"),
+    (_set("epoch", 0), "train.epoch", "null or an int in the range [1, inf)"),
     (_set("epochs", 2), "train.epochs", "did you mean 'epoch'"),
     (_set("end_epoch", 3), "train.epoch", "end_epoch - start_epoch"),
     (_set("iteration", 0), "train.iteration", "-1"),
@@ -341,9 +346,10 @@ def test_malformed_train_section(mutate, key, message):
 
 BAD_EVAL = [
     (_set("accuracy", _DELETE), "evaluation.accuracy", "required"),
-    (_set("accuracy.metric", {"topk": 0}), "evaluation.accuracy.metric.topk", "an int >= 1"),
+    (_set("accuracy.metric", {"topk": 0}), "evaluation.accuracy.metric.topk", "an int in the range [1, inf)"),
     (_set("accuracy.metric", {"top_k": 1}), "evaluation.accuracy.metric.top_k", "did you mean 'topk'"),
-    (_set("accuracy.dataloader.batch_size", -1), "evaluation.accuracy.dataloader.batch_size", "an int >= 1"),
+    (_set("accuracy.dataloader.batch_size", -1), "evaluation.accuracy.dataloader.batch_size",
+     "an int in the range [1, inf)"),
     (_set("accuracy.dataloader", "digits"), "evaluation.accuracy.dataloader", "a mapping"),
     (_set("accuracy.dataloader.dataset", {"digits": {"seed": "x"}}),
      "evaluation.accuracy.dataloader.dataset.digits.seed", "an int"),
@@ -358,6 +364,24 @@ def test_malformed_evaluation_section(mutate, key, message):
         build_eval_func(section)
     assert err.value.key == key
     assert message in str(err.value)
+
+
+PARAM_TABLE = {"n": integer(1, default=None), "lr": number(0.0, low_open=True), "mode": choice(("mean", "sum")),
+               "pair": number_pair(0.0, 1.0, default=None), "shape": int_list(1, default=[1])}
+
+
+def test_param_conversions():
+    values = parse_section({"n": None, "lr": "1e-3", "mode": "MEAN", "pair": ["0.9", 0.5]}, PARAM_TABLE, "s")
+    assert values == {"n": None, "lr": 1e-3, "mode": "mean", "pair": (0.9, 0.5), "shape": [1]}
+    assert type(parse_section({"lr": 2, "mode": "sum"}, PARAM_TABLE, "s")["lr"]) is float
+
+
+@pytest.mark.parametrize(("key", "value"), [("n", True), ("n", 0), ("n", 1.0), ("lr", float("inf")), ("lr", "nan"),
+                                            ("lr", False), ("mode", "avg"), ("pair", [0.5]), ("shape", [2, 0])])
+def test_param_rejections(key, value):
+    with pytest.raises(ConfigError) as err:
+        parse_section({"lr": 0.1, "mode": "sum", key: value}, PARAM_TABLE, "s")
+    assert err.value.key == f"s.{key}" and err.value.allowed == PARAM_TABLE[key].allowed
 
 
 def test_bad_device_and_non_mapping_sections():

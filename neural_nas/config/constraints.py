@@ -128,6 +128,7 @@ class ListOf(Constraint):
 
     def __str__(self) -> str:
         size = f"at least {self.min_len}" if self.max_len is None else f"{self.min_len} to {self.max_len}"
+        size = str(self.min_len) if self.max_len == self.min_len else size
         return f"a list of {size} items, each {self.item}"
 
     def validate(self, key: str, value: Any) -> None:

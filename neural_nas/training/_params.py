@@ -11,12 +11,12 @@ import difflib
 import functools
 import inspect
 import math
-import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from neural_nas._registry import Registry
+from neural_nas.config.constraints import AnyOf, Boolean, Constraint, Interval, ListOf, OneOf
 from neural_nas.errors import ConfigError
 
 REQUIRED = inspect.Parameter.empty
@@ -41,87 +41,54 @@ def declare(**params: Param) -> Callable[[Callable], Callable]:
     return attach
 
 
-def _nullable(convert: Callable[[Any], Any], default: Any) -> Callable[[Any], Any]:
-    # A None default means "unset": None is then also accepted when written explicitly.
+def _same(value: Any) -> Any:
+    return value
+
+
+def _checked(constraint: Constraint, default: Any, before: Callable = _same, after: Callable = _same) -> Param:
+    """A key checked and worded by ``constraint``; ``before`` reads the YAML value, ``after`` normalises it.
+
+    A None default means "unset": None is then also accepted when written explicitly.
+    """
     if default is None:
-        return lambda v: None if v is None else convert(v)
-    return convert
+        constraint = AnyOf(None, constraint)
+
+    def convert(value: Any) -> Any:
+        value = before(value)
+        if not constraint.is_satisfied_by(value):
+            raise ValueError(value)
+        return None if value is None else after(value)
+
+    return Param(str(constraint), convert, default)
 
 
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(value)
-    return int(value)
+def _closed(low_open: bool, high_open: bool) -> str:
+    return ("both", "left", "right", "neither")[2 * low_open + high_open]
 
 
-def _as_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError(value)
-    if isinstance(value, str):
-        value = float(value)  # PyYAML reads `1e-3` (no dot) as a string
-    if not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(value)
-    return float(value)
-
-
-def _bounds_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low}")
-    if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high}")
-    return " and ".join(parts)
-
-
-def _in_bounds(value: float, low: float | None, high: float | None, low_open: bool, high_open: bool) -> bool:
-    if low is not None and (value < low or low_open and value == low):
-        return False
-    return not (high is not None and (value > high or high_open and value == high))
+def _yaml_float(value: Any) -> Any:
+    return float(value) if isinstance(value, str) else value  # PyYAML reads `1e-3` (no dot) as a string
 
 
 def integer(low: int | None = None, high: int | None = None, *, default: Any = REQUIRED) -> Param:
-    def convert(value: Any) -> int:
-        value = _as_int(value)
-        if not _in_bounds(value, low, high, False, False):
-            raise ValueError(value)
-        return value
-
-    bounds = _bounds_text(low, high, False, False)
-    allowed = f"an int {bounds}".strip() + (" or null" if default is None else "")
-    return Param(allowed, _nullable(convert, default), default)
+    return _checked(Interval(int, low, high, _closed(low is None, high is None)), default, after=int)
 
 
 def number(low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False,
            default: Any = REQUIRED) -> Param:
-    def convert(value: Any) -> float:
-        value = _as_float(value)
-        if not _in_bounds(value, low, high, low_open, high_open):
-            raise ValueError(value)
-        return value
-
-    bounds = _bounds_text(low, high, low_open, high_open)
-    return Param(f"a number {bounds}".strip() + (" or null" if default is None else ""), _nullable(convert, default),
-                 default)
+    # Unset bounds are infinite and open: a number must be finite.
+    interval = Interval(float, -math.inf if low is None else low, math.inf if high is None else high,
+                        _closed(low_open or low is None, high_open or high is None))
+    return _checked(interval, default, _yaml_float, float)
 
 
 def boolean(*, default: Any = REQUIRED) -> Param:
-    def convert(value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise TypeError(value)
-        return value
-
-    return Param("true or false", convert, default)
+    return _checked(Boolean(), default)
 
 
 def choice(options: Iterable[str], *, default: Any = REQUIRED) -> Param:
-    options = tuple(options)
-
-    def convert(value: Any) -> str:
-        if not isinstance(value, str) or value.lower() not in options:
-            raise ValueError(value)
-        return value.lower()
-
-    return Param(f"one of {', '.join(options)}", convert, default)
+    """One of ``options`` (lower case), matched case-insensitively."""
+    return _checked(OneOf(*options), default, lambda v: v.lower() if isinstance(v, str) else v)
 
 
 def text(*, default: Any = REQUIRED, what: str = "a string") -> Param:
@@ -130,32 +97,21 @@ def text(*, default: Any = REQUIRED, what: str = "a string") -> Param:
             raise TypeError(value)
         return value
 
-    return Param(what + (" or null" if default is None else ""), _nullable(convert, default), default)
+    if default is None:
+        return Param(f"null or {what}", lambda v: None if v is None else convert(v), default)
+    return Param(what, convert, default)
 
 
 def int_list(low: int = 1, *, min_len: int = 1, default: Any = REQUIRED) -> Param:
-    def convert(value: Any) -> list[int]:
-        if not isinstance(value, (list, tuple)) or len(value) < min_len:
-            raise TypeError(value)
-        values = [_as_int(v) for v in value]
-        if any(v < low for v in values):
-            raise ValueError(value)
-        return values
-
-    return Param(f"a list of at least {min_len} ints >= {low}", convert, default)
+    return _checked(ListOf(Interval(int, low, None, "left"), min_len), default, after=lambda v: [int(i) for i in v])
 
 
 def number_pair(low: float, high: float, *, default: Any = REQUIRED) -> Param:
-    def convert(value: Any) -> tuple[float, float]:
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise TypeError(value)
-        pair = tuple(_as_float(v) for v in value)
-        if not all(low <= v < high for v in pair):
-            raise ValueError(value)
-        return pair
+    def before(value: Any) -> Any:
+        return [_yaml_float(v) for v in value] if isinstance(value, (list, tuple)) else value
 
-    return Param(f"a list of two numbers in [{low}, {high})" + (" or null" if default is None else ""),
-                 _nullable(convert, default), default)
+    return _checked(ListOf(Interval(float, low, high, "left"), 2, 2), default, before,
+                    lambda v: tuple(float(i) for i in v))
 
 
 def mapping(*, default: Any = REQUIRED, what: str = "a mapping") -> Param:

@@ -49,7 +49,7 @@ def _entry(value: Any) -> Any:
 
 
 _ENTRY = Param("a mapping {name: {settings}} or a name", _entry)
-_ITERATION = Param("an int >= 1, or -1 / null for no cap", _iteration_cap, None)
+_ITERATION = Param(f"{integer(1).allowed}, or -1 / null for no cap", _iteration_cap, None)
 
 _TRAIN = {
     "optimizer": _ENTRY,
