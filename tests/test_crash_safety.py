@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 
 from neural_nas.results.dynast_csv import HEADER
+from tests.synthetic_supernet import ROOT
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
 import json, os, sys, time
@@ -110,27 +109,26 @@ def basic():
 
 
 def dynas():
-    import numpy as np
-    from neural_nas import NAS, NASConfig
+    from neural_nas import NAS
     from neural_nas.predictors import Predictor
-    from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+    from neural_nas.supernets import supernet_registry
+    from tests.synthetic_supernet import Synthetic, config
 
     @supernet_registry("crash_synthetic")
-    class CrashSynthetic(SuperNetwork):
+    class CrashSynthetic(Synthetic):
         name = "crash_synthetic"
-        encoding = Encoding({"a": {"count": 6, "vars": [0, 1, 2, 3]}, "b": {"count": 6, "vars": [1, 2, 3]}})
         metrics = ("accuracy_top1", "macs")
 
         def measure(self, subnet, metrics):
             side("start", subnet)
             time.sleep(0.01)
             checkpoint("measure")
-            a, b = np.array(subnet["a"], float), np.array(subnet["b"], float)
-            if os.environ.get("FAILING") and int(a.sum()) % 4 == 0:
+            if os.environ.get("FAILING") and sum(subnet["a"]) % 4 == 0:
                 side("fail", subnet)
                 raise RuntimeError("simulated device error")
+            result = super().measure(subnet, metrics)
             side("end", subnet)
-            return {"accuracy_top1": 50 + 2 * np.sqrt(a.sum() + b.sum()), "macs": 1e6 * (a @ b + 1)}
+            return result
 
     fit = Predictor.fit
 
@@ -140,14 +138,8 @@ def dynas():
         return result
 
     Predictor.fit = checked_fit
-    conf = NASConfig(approach="dynas")
-    conf.dynas.supernet = "crash_synthetic"
-    conf.dynas.metrics = ["acc", "macs"]
-    conf.dynas.population = 10
-    conf.dynas.num_evals = 30
-    conf.dynas.inner_evals = 300
-    conf.dynas.results_csv_path = str(WORK / "results.csv")
-    conf.nas.search.on_error = ON_ERROR
+    conf = config("crash_synthetic", num_evals=30, inner_evals=300, results_csv_path=str(WORK / "results.csv"),
+                  search={"on_error": ON_ERROR})
     NAS(conf).search()
 
 
@@ -234,6 +226,19 @@ def check_no_loss_no_repeat(work: Path, recorded: list[str]) -> None:
     assert set(ended) == set(recorded)
 
 
+def kill_and_finish(work: Path, mode: str, kills: list[tuple[str, int | None]], **env: str) -> list[str]:
+    """Kill at each ``(point, results then on disk or None)`` in turn, run to the end, check; the recorded archs."""
+    recorded = journal_archs if mode == "basic" else csv_archs
+    for kill_at, count in kills:
+        run_and_kill(work, mode, kill_at, **env)
+        if count is not None:
+            assert len(recorded(work)) == count
+    run_to_end(work, mode, **env)
+    archs = recorded(work)
+    check_no_loss_no_repeat(work, archs)
+    return archs
+
+
 @pytest.fixture(scope="module")
 def reference_basic(tmp_path_factory) -> list[str]:
     work = tmp_path_factory.mktemp("reference") / "basic"
@@ -253,13 +258,8 @@ def test_basic_nas_killed_at_several_points_loses_and_repeats_nothing(tmp_path, 
     run_and_kill(work, "basic", "measure:2")  # inside the second training
     assert len(journal_archs(work)) == 1
     assert (work / "NASResults" / "results.jsonl.lock").exists()  # stale after the kill: must not block
-    run_and_kill(work, "basic", "row:2")  # right after the second result of this run is on disk
-    assert len(journal_archs(work)) == 3
-    run_and_kill(work, "basic", "measure:1")
-    assert len(journal_archs(work)) == 3
-    run_to_end(work, "basic")
-    recorded = journal_archs(work)
-    check_no_loss_no_repeat(work, recorded)
+    # row:2: right after the second result of this run is on disk
+    recorded = kill_and_finish(work, "basic", [("row:2", 3), ("measure:1", 3)])
     assert len(recorded) == len(reference_basic) == 6
     assert sorted(recorded) == sorted(reference_basic)  # the seeded random searcher resumes the same search
     final = (work / "NASResults" / "Final_results.txt").read_text()
@@ -268,30 +268,20 @@ def test_basic_nas_killed_at_several_points_loses_and_repeats_nothing(tmp_path, 
 
 
 def test_dynas_killed_at_several_points_loses_and_repeats_nothing(tmp_path, reference_dynas):
-    work = tmp_path / "dynas"
-    run_and_kill(work, "dynas", "measure:4")  # inside the fourth measurement of the first population
-    assert len(csv_rows(work)) == 3
-    run_and_kill(work, "dynas", "row:9")  # right after a row is on disk (the first population continues)
-    assert len(csv_rows(work)) == 12
-    run_and_kill(work, "dynas", "fit:1")  # while fitting the first predictors
-    assert len(csv_rows(work)) == 12
-    run_and_kill(work, "dynas", "row:3")
-    assert len(csv_rows(work)) == 15
-    run_to_end(work, "dynas")
-    recorded = csv_archs(work)
-    check_no_loss_no_repeat(work, recorded)
+    kills = [
+        ("measure:4", 3),  # inside the fourth measurement of the first population
+        ("row:9", 12),  # right after a row is on disk (the first population continues)
+        ("fit:1", 12),  # while fitting the first predictors
+        ("row:3", 15),
+    ]
+    recorded = kill_and_finish(tmp_path / "dynas", "dynas", kills)
     assert len(recorded) == reference_dynas == 30
 
 
 def test_dynas_skip_mode_killed_after_a_failure_is_recorded(tmp_path):
     """With on_error: skip, a recorded failure survives a kill and is not measured again on resume."""
     work = tmp_path / "dynas"
-    env = {"ON_ERROR": "skip", "FAILING": "1"}
-    run_and_kill(work, "dynas", "row:6", **env)
-    run_and_kill(work, "dynas", "fit:2", **env)
-    run_to_end(work, "dynas", **env)
-    recorded = csv_archs(work)
-    check_no_loss_no_repeat(work, recorded)
+    recorded = kill_and_finish(work, "dynas", [("row:6", None), ("fit:2", None)], ON_ERROR="skip", FAILING="1")
     failed = [arch for event, arch in events(work) if event == "fail"]
     assert failed, "the search space should have produced failures"
     assert len(failed) == len(set(failed)), "a recorded failure was measured again"

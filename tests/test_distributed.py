@@ -8,41 +8,35 @@ import textwrap
 
 import pytest
 
+from tests.synthetic_supernet import ROOT
+
 SCRIPT = textwrap.dedent(
     """
     import os, sys
-    import numpy as np
-    from neural_nas import NAS, NASConfig
-    from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+    from neural_nas import NAS
+    from neural_nas.supernets import supernet_registry
+    from tests.synthetic_supernet import Synthetic, config
 
     LOG = sys.argv[2]
     DIE_AFTER = int(os.environ.get("DIE_AFTER", "0"))  # rank 1 exits after measuring this many (0: never)
-    count = 0
 
     @supernet_registry("dist_synthetic")
-    class Synthetic(SuperNetwork):
+    class Logged(Synthetic):
         name = "dist_synthetic"
-        encoding = Encoding({"a": {"count": 6, "vars": [0, 1, 2, 3]}, "b": {"count": 6, "vars": [1, 2, 3]}})
         metrics = ("accuracy_top1", "macs")
 
         def measure(self, subnet, metrics):
-            global count
             rank = os.environ.get("RANK", "0")
-            if rank == "1" and DIE_AFTER and count >= DIE_AFTER:
+            if rank == "1" and DIE_AFTER and len(self.calls) >= DIE_AFTER:
                 os._exit(3)  # a rank that dies, without any clean-up
-            count += 1
-            a, b = np.array(subnet["a"], float), np.array(subnet["b"], float)
+            result = super().measure(subnet, metrics)
             with open(LOG, "a") as f:
                 f.write(f"{rank} {subnet['a']} {subnet['b']}\\n")
-            return {"accuracy_top1": 50 + 2 * np.sqrt(a.sum() + b.sum()), "macs": 1e6 * (a @ b + 1)}
+            return result
 
-    c = NASConfig(approach="dynas", search_algorithm="nsga2")
-    for key, value in {"supernet": "dist_synthetic", "metrics": ["acc", "macs"], "population": 10, "num_evals": 25,
-                       "inner_evals": 500, "results_csv_path": sys.argv[1],
-                       "distributed": os.environ.get("DISTRIBUTED") == "1"}.items():
-        setattr(c.dynas, key, value)
-    result = NAS(c).search()
-    assert len(result) == 10
+    c = config("dist_synthetic", algorithm="nsga2", num_evals=25, results_csv_path=sys.argv[1],
+               distributed=os.environ.get("DISTRIBUTED") == "1")
+    assert len(NAS(c).search()) == 10
     """
 )
 
@@ -55,6 +49,7 @@ def run(tmp_path, name, distributed, die_after=0):
         "DISTRIBUTED": "1" if distributed else "0",
         "DIE_AFTER": str(die_after),
         "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),  # the script imports tests.synthetic_supernet
     }
     args = [str(tmp_path / f"{name}.csv"), str(tmp_path / f"{name}.log")]
     if distributed:

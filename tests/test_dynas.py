@@ -8,54 +8,23 @@ import numpy as np
 import pytest
 import yaml
 
-from neural_nas import NAS, DyNAS, NASConfig
+from neural_nas import NAS, DyNAS
 from neural_nas.errors import ConfigError, MeasurementError
 from neural_nas.nas.base import arch_key
 from neural_nas.results.dynast_csv import HEADER
-from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+from neural_nas.supernets import supernet_registry
 from tests.image_data import make_image_folder
+from tests.synthetic_supernet import Synthetic, config
 
 SHARED = Path(__file__).resolve().parent / "data" / "dynast_ofa_mbv3_w1.0"  # a copy of shared/data (Apache-2.0)
 MBV3 = "ofa_mbv3_d234_e346_k357_w1.0"
 
 
-@supernet_registry("synthetic_for_tests")
-class Synthetic(SuperNetwork):
-    """A cheap user-measured space: 12 genes, three smooth conflicting metrics. Counts its measurements."""
-
-    name = "synthetic_for_tests"
-    encoding = Encoding({"a": {"count": 6, "vars": [0, 1, 2, 3]}, "b": {"count": 6, "vars": [1, 2, 3]}})
-    metrics = ("accuracy_top1", "macs", "latency")
-    calls: list = []
-    fail_at: int | None = None
-
-    def measure(self, subnet, metrics):
-        Synthetic.calls.append(arch_key(subnet))
-        if Synthetic.fail_at is not None and len(Synthetic.calls) == Synthetic.fail_at:
-            raise RuntimeError("device lost")
-        a, b = np.array(subnet["a"], float), np.array(subnet["b"], float)
-        return {
-            "accuracy_top1": 50 + 2 * np.sqrt(a.sum() + b.sum()),
-            "macs": 1e6 * (a @ b + 1),
-            "latency": 1 + a.sum() + 0.5 * (b**2).sum(),
-        }
-
-
 @pytest.fixture(autouse=True)
 def _fresh_synthetic():
     Synthetic.calls, Synthetic.fail_at = [], None
-
-
-def config(supernet=MBV3, metrics=("acc", "macs"), algorithm=None, population=10, num_evals=12, **dynas):
-    c = NASConfig(approach="dynas", search_algorithm=algorithm)
-    c.dynas.supernet = supernet
-    c.dynas.metrics = list(metrics)
-    c.dynas.population = population
-    c.dynas.num_evals = num_evals
-    c.dynas.inner_evals = dynas.pop("inner_evals", 500)
-    for key, value in dynas.items():
-        setattr(c.dynas, key, value)
-    return c
+    yield
+    Synthetic.fail_at = None  # the super-networks of other test files inherit it
 
 
 def read_rows(path):

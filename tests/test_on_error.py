@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from neural_nas import NAS, NASConfig
 from neural_nas.errors import ConfigError, MeasurementError, TooManyFailuresError
 from neural_nas.nas.base import arch_key
-from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+from neural_nas.supernets import supernet_registry
+from tests.synthetic_supernet import Synthetic, config, genes
 
 SPACE = {"width": [2, 4, 8], "depth": [1, 2, 3]}
 
@@ -150,28 +150,22 @@ def test_a_builder_returning_a_non_module_is_a_config_error_even_with_skip(in_tm
 
 # -- Dynamic NAS ------------------------------------------------------------------------------------------------------
 @supernet_registry("on_error_synthetic")
-class Flaky(SuperNetwork):
-    """Cheap user-measured space; sub-networks with sum(a) % 3 == 0 fail (or return NaN) while ``failing``."""
+class Flaky(Synthetic):
+    """`Synthetic` with 10 genes; sub-networks with sum(a) % 3 == 0 fail (or return NaN) while ``failing``."""
 
     name = "on_error_synthetic"
-    encoding = Encoding({"a": {"count": 5, "vars": [0, 1, 2, 3]}, "b": {"count": 5, "vars": [1, 2, 3]}})
-    metrics = ("accuracy_top1", "macs", "latency")
+    encoding = genes(5)
     calls: list = []
     failing = staticmethod(lambda subnet: sum(subnet["a"]) % 3 == 0)
     nan = False
 
     def measure(self, subnet, metrics):
+        if not Flaky.failing(subnet):
+            return super().measure(subnet, metrics)  # records the call in Flaky.calls
         Flaky.calls.append(arch_key(subnet))
-        a, b = np.array(subnet["a"], float), np.array(subnet["b"], float)
-        if Flaky.failing(subnet):
-            if Flaky.nan:
-                return {"accuracy_top1": float("nan"), "macs": 1.0, "latency": 1.0}
-            raise RuntimeError("sensor timeout")
-        return {
-            "accuracy_top1": 50 + 2 * np.sqrt(a.sum() + b.sum()),
-            "macs": 1e6 * (a @ b + 1),
-            "latency": 1 + a.sum() + 0.5 * (b**2).sum(),
-        }
+        if Flaky.nan:
+            return {"accuracy_top1": float("nan"), "macs": 1.0, "latency": 1.0}
+        raise RuntimeError("sensor timeout")
 
 
 @pytest.fixture(autouse=True)
@@ -181,16 +175,7 @@ def _fresh_flaky():
 
 
 def dynas_config(num_evals=30, tactic="linas", **search):
-    c = NASConfig(approach="dynas")
-    c.dynas.supernet = "on_error_synthetic"
-    c.dynas.metrics = ["acc", "macs"]
-    c.dynas.population = 10
-    c.dynas.num_evals = num_evals
-    c.dynas.inner_evals = 300
-    c.dynas.search_tactic = tactic
-    for key, value in search.items():
-        setattr(c.nas.search, key, value)
-    return c
+    return config("on_error_synthetic", num_evals=num_evals, inner_evals=300, search_tactic=tactic, search=search)
 
 
 def failures(tmp):

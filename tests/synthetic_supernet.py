@@ -1,0 +1,60 @@
+"""Test helper: a cheap user-measured super-network (``synthetic_for_tests``) and a Dynamic NAS config for tests.
+
+Scripts the tests run in a subprocess (or under torchrun) import it too, with `ROOT` on ``PYTHONPATH``.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from neural_nas import NASConfig
+from neural_nas.nas.base import arch_key
+from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository root
+
+
+def genes(count):  # count genes a (0 to 3) and as many genes b (1 to 3)
+    return Encoding({"a": {"count": count, "vars": [0, 1, 2, 3]}, "b": {"count": count, "vars": [1, 2, 3]}})
+
+
+@supernet_registry("synthetic_for_tests")
+class Synthetic(SuperNetwork):
+    """A cheap user-measured space: 12 genes, three smooth conflicting metrics. Counts its measurements.
+
+    Subclasses may set other ``encoding = genes(n)``, fewer ``metrics`` (it returns just those) or their own ``calls``.
+    """
+
+    name = "synthetic_for_tests"
+    encoding = genes(6)
+    metrics = ("accuracy_top1", "macs", "latency")
+    calls: list = []  # the arch_key of each measurement, in order
+    fail_at: int | None = None  # the measurement with this number (from 1) raises "device lost"
+
+    def measure(self, subnet, metrics):
+        type(self).calls.append(arch_key(subnet))
+        if len(self.calls) == self.fail_at:
+            raise RuntimeError("device lost")
+        a, b = np.array(subnet["a"], float), np.array(subnet["b"], float)
+        values = {
+            "accuracy_top1": 50 + 2 * np.sqrt(a.sum() + b.sum()),
+            "macs": 1e6 * (a @ b + 1),
+            "latency": 1 + a.sum() + 0.5 * (b**2).sum(),
+        }
+        return {metric: values[metric] for metric in self.metrics}
+
+
+def config(supernet, metrics=("acc", "macs"), algorithm=None, population=10, num_evals=12, inner_evals=500,
+           search=None, **dynas):
+    """A Dynamic NAS config; ``dynas`` are more ``nas.dynas`` settings, ``search`` ``nas.search`` ones."""
+    c = NASConfig(approach="dynas", search_algorithm=algorithm)
+    c.dynas.supernet = supernet
+    c.dynas.metrics = list(metrics)
+    c.dynas.population = population
+    c.dynas.num_evals = num_evals
+    c.dynas.inner_evals = inner_evals
+    for key, value in dynas.items():
+        setattr(c.dynas, key, value)
+    for key, value in (search or {}).items():
+        setattr(c.nas.search, key, value)
+    return c
