@@ -288,8 +288,8 @@ def test_inner_budget_per_super_network_and_numpy_metrics(in_tmp):
     assert len(agent.search_results) == 10
 
 
-@pytest.mark.parametrize(("initial", "first_fit"), [(None, 10), (4, 4)])
-def test_initial_population_sets_when_predictors_take_over(in_tmp, monkeypatch, initial, first_fit):
+@pytest.mark.parametrize(("population", "initial", "first_fit"), [(10, None, 10), (30, None, 20), (10, 4, 4)])
+def test_initial_population_sets_when_predictors_take_over(in_tmp, monkeypatch, population, initial, first_fit):
     fits = []
     original = DyNAS.create_predictor
 
@@ -298,7 +298,33 @@ def test_initial_population_sets_when_predictors_take_over(in_tmp, monkeypatch, 
         return original(self, metric)
 
     monkeypatch.setattr(DyNAS, "create_predictor", recording)
-    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=24, initial_population=initial))
+    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), population=population, num_evals=24,
+                       initial_population=initial))
     agent.search()
-    assert fits[0] == first_fit  # the random first population, then predictors (acc and macs: 2 fits a loop)
+    assert fits[0] == first_fit  # the random first population (default 20, at most one population), then predictors
     assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 24
+
+
+def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch):
+    """Half of the inner search's first population is the measured sub-networks, best first; the rest is random."""
+    import pymoo.optimize
+
+    from neural_nas.evolution.tactics import MIN_INNER_POPULATION, best_first
+
+    starts, real_minimize = [], pymoo.optimize.minimize
+
+    def recording(problem, algorithm, *args, **kwargs):
+        starts.append(np.asarray(algorithm.initialization.sampling, dtype=np.int64))
+        return real_minimize(problem, algorithm, *args, **kwargs)
+
+    monkeypatch.setattr(pymoo.optimize, "minimize", recording)  # linas imports it when it runs
+    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), population=10, num_evals=20, initial_population=10))
+    agent.search()
+    assert len(starts) == 1 and starts[0].shape == (MIN_INNER_POPULATION, 12)
+    encoding = agent.supernet.encoding
+    first_ten = list(agent._trials.values())[:10]  # the random first population the predictors were fitted on
+    vectors = np.stack([encoding.dict_to_vector(t.arch) for t in first_ten])
+    objectives = np.array([[-t.metrics["accuracy_top1"], t.metrics["macs"]] for t in first_ten])
+    expected = best_first(vectors, objectives)  # all 10: the measured share is 25 of 50
+    assert starts[0][:10].tolist() == expected.tolist()
+    assert not {tuple(v) for v in starts[0][10:]} & {tuple(v) for v in vectors}  # the fill: random, not measured

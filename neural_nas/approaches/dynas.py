@@ -379,9 +379,11 @@ class _SearchState:
     """The operations a tactic performs on the driver (see `evolution.tactics.SearchState`)."""
 
     def __init__(self, nas: DyNAS, csv: Any, failures: Journal, budget: int, bar: Any, ranks: Any) -> None:
+        from neural_nas.evolution.tactics import DEFAULT_INITIAL_POPULATION
+
         self.nas, self.csv, self.failures, self.budget, self.bar, self.ranks = nas, csv, failures, budget, bar, ranks
         self.population = nas.population
-        self.initial_population = nas.conf.dynas.initial_population or nas.population
+        self.initial_population = nas.conf.dynas.initial_population or min(nas.population, DEFAULT_INITIAL_POPULATION)
         self.inner_evals = nas.inner_evals
         self.algorithm = nas.algorithm
         self.encoding = nas.supernet.encoding
@@ -399,6 +401,16 @@ class _SearchState:
 
     def n_measured(self) -> int:
         return len(self.nas._trials)
+
+    def best_measured(self, n: int) -> np.ndarray:
+        from neural_nas.evolution.tactics import best_first
+
+        measured = np.array([self.encoding.dict_to_vector(t.arch) for t in self.nas._trials.values()], dtype=np.int64)
+        measured = measured.reshape(-1, self.encoding.n_genes)
+        if len(measured) == 0:
+            return measured
+        objectives = self.measured_problem().evaluate(measured.astype(float), return_values_of=["F"])
+        return best_first(measured, objectives)[:n]
 
     def remaining(self) -> int:
         return max(self.budget - len(self._done), 0)

@@ -140,8 +140,9 @@ KEYS: tuple[Key, ...] = (
     Key("nas.dynas.search_tactic", String(), "linas",
         "`linas` (predictors in the loop), `evolutionary` (every individual measured) or `random`."),
     Key("nas.dynas.initial_population", AnyOf(_int_ge(2), None), None,
-        "Random sub-networks measured before the predictors are first fitted. Unset -> `population` (the "
-        "reference's loop); smaller reaches a good front with fewer measurements (benchmarks/RESULTS.md)."),
+        "Random sub-networks measured before the predictors are first fitted. Unset -> 20, or `population` if "
+        "smaller (the reference measures a whole population first; fewer reach a good front with fewer measurements, "
+        "benchmarks/RESULTS.md)."),
     Key("nas.dynas.inner_evals", AnyOf(_int_ge(1), None), None,
         "Predicted evaluations of the evolutionary search per loop. Unset -> the super-network's (20,000 for OFA "
         "MobileNetV3/ProxylessNAS, 5,000 for ResNet-50)."),
