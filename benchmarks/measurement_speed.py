@@ -14,8 +14,11 @@ and a generated ImageFolder (`tests/image_data.py`): 10 classes, 200 train + 100
 - peak memory: max RSS of a child process running one loop of a Dynamic NAS search with the defaults (acc + MACs,
   calibration 2,000 images, eval_batch_size 64, 20,000 predicted evaluations) except population 10, num_workers 0,
   resumed from 10 earlier rows so that it measures one sub-network: fits, inner search, data cache, model, forward.
+  ``--memory-batch-sizes 64,16`` repeats it per ``eval_batch_size``; the RSS after importing torch and neural_nas
+  (before any search) is printed too.
 
     .venv/bin/python benchmarks/measurement_speed.py [--small] [--subnets 10] [--acc-subnets 2]
+        [--memory-only] [--memory-batch-sizes 64,16]
 """
 
 from __future__ import annotations
@@ -134,8 +137,8 @@ def accuracy_speed(supernet, vectors: np.ndarray, root: Path, calibration_size: 
             "n_val": len(list((root / "val").rglob("*.jpg")))}
 
 
-def memory_child(root: str, population: int, inner_evals: int | None, metrics: tuple[str, ...] = ("acc", "macs")
-                 ) -> None:
+def memory_child(root: str, population: int, inner_evals: int | None, metrics: tuple[str, ...] = ("acc", "macs"),
+                 eval_batch_size: int = 64) -> None:
     """Run in a child process: one loop of a Dynamic NAS search; prints its wall time and max RSS as JSON.
 
     The results CSV starts with ``population`` rows (random sub-networks, exact MACs/params, a made-up top-1), which
@@ -149,6 +152,11 @@ def memory_child(root: str, population: int, inner_evals: int | None, metrics: t
     from neural_nas.supernets import create_supernet
 
     logging.basicConfig(level=logging.WARNING)
+    import torch  # noqa: F401  (what every search pays before it starts, counted apart)
+
+    import neural_nas.approaches  # noqa: F401
+
+    imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     csv_path = Path(tempfile.mkdtemp()) / "memory.csv"
     supernet = create_supernet(MBV3)
     vectors = supernet.encoding.random_vectors(population, 1)
@@ -161,12 +169,12 @@ def memory_child(root: str, population: int, inner_evals: int | None, metrics: t
     config = NASConfig(approach="dynas", search_algorithm="nsga2")
     d = config.dynas
     d.supernet, d.metrics, d.population, d.num_evals = MBV3, list(metrics), population, num_evals
-    d.dataset_path, d.pretrained, d.num_workers = root, False, 0
+    d.dataset_path, d.pretrained, d.num_workers, d.eval_batch_size = root, False, 0, eval_batch_size
     d.inner_evals = inner_evals
     d.results_csv_path = str(csv_path)
     start = time.perf_counter()
     NAS(config).search()
-    print(json.dumps({"wall_s": time.perf_counter() - start,
+    print(json.dumps({"wall_s": time.perf_counter() - start, "imports_rss_mb": imports_mb,
                       "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -176,12 +184,35 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def peak_memory(root: Path, population: int, inner_evals: int | None, metrics: tuple[str, ...]) -> dict:
+def peak_memory(root: Path, population: int, inner_evals: int | None, metrics: tuple[str, ...],
+                eval_batch_size: int = 64) -> dict:
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import measurement_speed as m; "
-            f"m.memory_child({str(root)!r}, {population}, {inner_evals!r}, {metrics!r})")
+            f"m.memory_child({str(root)!r}, {population}, {inner_evals!r}, {metrics!r}, {eval_batch_size})")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch_threads())}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def speed(root: Path, subnets: int, acc_subnets: int, calibration: int, batch: int) -> dict:
+    """The MACs/params and accuracy comparisons on ``root`` (printed); their numbers."""
+    from neural_nas.supernets import create_supernet
+
+    supernet = create_supernet(MBV3)
+    supernet.load(pretrained=False, ckpt_path=None, device="cpu")
+    vectors = supernet.encoding.random_vectors(max(subnets, acc_subnets), 0)
+    c = table_vs_fvcore(supernet, vectors[:subnets])
+    print(f"\nMACs + params per sub-network ({subnets} sub-networks, median):")
+    print(f"  lookup tables {c['table_s'] * 1e3:.3f} ms (batched: {c['table_batch_s'] * 1e6:.1f} us), "
+          f"fvcore {c['fvcore_s'] * 1e3:.0f} ms (of which extraction {c['extract_s'] * 1e3:.0f} ms): "
+          f"{c['fvcore_s'] / c['table_s']:.0f}x; values differing: {c['mismatches']} "
+          f"(fvcore's other operators add {c['other_ops_macs'] / 1e6:.2f} M 'flops', not MACs of conv/linear)")
+    a = accuracy_speed(supernet, vectors[:acc_subnets], root, calibration, batch)
+    print(f"\naccuracy per sub-network ({a['n_calib']} calibration + {a['n_val']} validation images at 224, "
+          f"batch {batch}, {acc_subnets} sub-networks, median):")
+    print(f"  AccuracyEvaluator {a['ours_s']:.1f} s (recalibration {a['recalibrate_s']:.1f} s, validation "
+          f"{a['validate_s']:.1f} s; one-off preparation {a['prepare_s']:.1f} s), naive {a['naive_s']:.1f} s: "
+          f"{a['naive_s'] / a['ours_s']:.2f}x")
+    return {"counting": c, "accuracy": a}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -191,6 +222,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--acc-subnets", type=int, default=2, help="sub-networks for the accuracy comparison")
     parser.add_argument("--image-px", type=int, default=64)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory search")
+    parser.add_argument("--memory-only", action="store_true", help="only the peak-memory search")
+    parser.add_argument("--memory-batch-sizes", default="64",
+                        help="eval_batch_size values for the peak-memory search, e.g. 64,16 (64 is the default)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on a shared machine a descheduled second thread stalls every op)")
     args = parser.parse_args(argv)
@@ -198,7 +232,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from neural_nas.supernets import create_supernet
     from tests.image_data import make_image_folder
 
     logging.basicConfig(level=logging.ERROR)
@@ -210,30 +243,19 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
 
-    supernet = create_supernet(MBV3)
-    supernet.load(pretrained=False, ckpt_path=None, device="cpu")
-    vectors = supernet.encoding.random_vectors(max(subnets, acc_subnets), 0)
-    out = {"counting": table_vs_fvcore(supernet, vectors[:subnets])}
-    c = out["counting"]
-    print(f"\nMACs + params per sub-network ({subnets} sub-networks, median):")
-    print(f"  lookup tables {c['table_s'] * 1e3:.3f} ms (batched: {c['table_batch_s'] * 1e6:.1f} us), "
-          f"fvcore {c['fvcore_s'] * 1e3:.0f} ms (of which extraction {c['extract_s'] * 1e3:.0f} ms): "
-          f"{c['fvcore_s'] / c['table_s']:.0f}x; values differing: {c['mismatches']} "
-          f"(fvcore's other operators add {c['other_ops_macs'] / 1e6:.2f} M 'flops', not MACs of conv/linear)")
-
+    out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = make_image_folder(Path(tmp) / "images", n_classes=10, n_train=n_train, n_val=n_val, size=args.image_px)
-        a = out["accuracy"] = accuracy_speed(supernet, vectors[:acc_subnets], root, calibration, batch)
-        print(f"\naccuracy per sub-network ({a['n_calib']} calibration + {a['n_val']} validation images at 224, "
-              f"batch {batch}, {acc_subnets} sub-networks, median):")
-        print(f"  AccuracyEvaluator {a['ours_s']:.1f} s (recalibration {a['recalibrate_s']:.1f} s, validation "
-              f"{a['validate_s']:.1f} s; one-off preparation {a['prepare_s']:.1f} s), naive {a['naive_s']:.1f} s: "
-              f"{a['naive_s'] / a['ours_s']:.2f}x")
+        if not args.memory_only:
+            out.update(speed(root, subnets, acc_subnets, calibration, batch))
         if not args.no_memory:
-            m = out["memory"] = peak_memory(root, population, inner, metrics)
-            print(f"\npeak memory of one search loop ({' + '.join(metrics)}, {population} earlier rows resumed, "
-                  f"population {population}, inner_evals {inner or 'default'}, one sub-network measured): "
-                  f"max RSS {m['max_rss_mb']:.0f} MB, wall {m['wall_s']:.0f} s")
+            out["memory"] = {}
+            for eval_batch in [int(b) for b in args.memory_batch_sizes.split(",")]:
+                m = out["memory"][eval_batch] = peak_memory(root, population, inner, metrics, eval_batch)
+                print(f"\npeak memory of one search loop ({' + '.join(metrics)}, {population} earlier rows resumed, "
+                      f"population {population}, inner_evals {inner or 'default'}, eval_batch_size {eval_batch}, "
+                      f"one sub-network measured): max RSS {m['max_rss_mb']:.0f} MB (after importing torch and "
+                      f"neural_nas: {m['imports_rss_mb']:.0f} MB), wall {m['wall_s']:.0f} s")
     return out
 
 

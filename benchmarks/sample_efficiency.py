@@ -42,7 +42,9 @@ def run_search(supernet: str, tactic: str, seed: int, num_evals: int, population
     d = config.dynas
     d.supernet, d.metrics, d.population, d.num_evals = supernet, ["acc", "macs"], population, num_evals
     d.search_tactic, d.inner_evals, d.initial_population = tactic, inner_evals, initial_population
-    d.results_csv_path = str(workdir / f"{tactic}_{seed}.csv")
+    first = (initial_population or "default") if tactic == "linas" else "na"
+    d.results_csv_path = str(workdir / f"{supernet}_{tactic}_s{seed}_n{num_evals}_p{population}_i{inner_evals}"
+                                      f"_first{first}.csv")
     d.num_workers = 0
     start = time.perf_counter()
     agent = NAS(config)
@@ -75,12 +77,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--inner-evals", type=int, default=20000)
     parser.add_argument("--initial-population", type=int, default=None,
-                        help="random sub-networks before linas fits its predictors (default: the population)")
+                        help="random sub-networks before linas fits its predictors (default: the library's, 20)")
     parser.add_argument("--linas-evals", type=int, default=None, help="linas budget (default 4 * max N)")
     parser.add_argument("--tactics", default=",".join(TACTICS))
     parser.add_argument("--reference", default=None,
                         help="HV reference 'top1,MMACs' (default: fixed per super-network; else from all runs)")
     parser.add_argument("--surrogate-quality", action="store_true", help="also print the surrogate's 5-fold fit")
+    parser.add_argument("--workdir", default=None,
+                        help="keep each run's results CSV here: a rerun with the same settings resumes (re-uses) it "
+                             "instead of searching again (its wall time is then not a search's); empty it after "
+                             "changing the library")
     parser.add_argument("--plot", default=str(Path(__file__).resolve().parent / "plots" / "sample_efficiency.png"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -106,10 +112,12 @@ def main(argv: list[str] | None = None) -> dict:
     runs: dict[str, list[np.ndarray]] = {t: [] for t in tactics}
     times: dict[str, list[float]] = {t: [] for t in tactics}
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for tactic in tactics:
             for seed in range(args.seeds):
                 rows, elapsed = run_search(args.supernet, tactic, seed, budgets[tactic], args.population,
-                                           args.inner_evals, Path(tmp), args.initial_population)
+                                           args.inner_evals, workdir, args.initial_population)
                 runs[tactic].append(rows)
                 times[tactic].append(elapsed)
                 print(f"  {tactic:12s} seed {seed}: {len(rows)} measured in {elapsed:.1f} s", flush=True)
@@ -123,8 +131,11 @@ def main(argv: list[str] | None = None) -> dict:
         reference = (float(everything[:, 0].min()), float(everything[:, 1].max()))
     curves = {t: [hypervolume_curve(r, reference) for r in rs] for t, rs in runs.items()}
 
-    print(f"\n{args.supernet}: top-1 vs MACs, population {args.population}, initial population "
-          f"{args.initial_population or args.population}, inner_evals {args.inner_evals}, "
+    from neural_nas.evolution.tactics import DEFAULT_INITIAL_POPULATION
+
+    first = args.initial_population or min(args.population, DEFAULT_INITIAL_POPULATION)
+    print(f"\n{args.supernet}: top-1 vs MACs, population {args.population}, linas's initial population {first}, "
+          f"inner_evals {args.inner_evals}, "
           f"{args.seeds} seeds; HV reference point top-1 {reference[0]} %, MACs {reference[1]} M (HV in %*MMACs)")
     usual = {n for n in (50, 100, 200, 250, 400, 500, 1000) if n <= budget}
     checkpoints = sorted(usual | set(ns) | {4 * n for n in ns})

@@ -53,4 +53,11 @@ def test_measurement_speed_smoke():
 
     out = measurement_speed.main(["--small"])
     assert out["counting"]["mismatches"] == 0  # tables agree with fvcore's conv + linear count
-    assert out["accuracy"]["ours_s"] > 0 and out["memory"]["max_rss_mb"] > 0
+    assert out["accuracy"]["ours_s"] > 0 and out["memory"][64]["max_rss_mb"] > 0
+
+
+def test_measurement_noise_smoke():
+    import measurement_noise
+
+    out = measurement_noise.main(["--subnets", "4", "--draws", "2"])
+    assert out["accuracy"].shape == (4, 2) and len(out["pearson"]) == 1

@@ -174,6 +174,8 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
     # Torch threads while measuring (restored after): these models are tiny, and one thread is faster and far steadier
     # than several on a busy machine. None: leave the setting alone.
     measure_threads: ClassVar[int | None] = 1
+    # The seed of the test images' distortions (another draw of the same 540 digits: benchmarks/measurement_noise.py).
+    test_seed: int = TEST_SEED
 
     def __init__(self) -> None:
         super().__init__()
@@ -216,7 +218,7 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
             calib = np.sort(rng.choice(len(x_train), size=min(CALIBRATION_SIZE, len(x_train)), replace=False))
             # Distortions drawn once from fixed seeds (private generators): every sub-network sees the same pixels.
             calib_x = distorted(x_train[calib], torch.Generator().manual_seed(CALIBRATION_SEED))
-            test_x = distorted(x_test, torch.Generator().manual_seed(TEST_SEED))
+            test_x = distorted(x_test, torch.Generator().manual_seed(self.test_seed))
             # Channels-last: depthwise convolutions run about 3x faster so on CPU.
             self._data = (calib_x.to(self._device, memory_format=torch.channels_last),
                           test_x.to(self._device, memory_format=torch.channels_last),
