@@ -36,13 +36,14 @@ def run_search(supernet: str, tactic: str, seed: int, num_evals: int, population
                workdir: Path, initial_population: int | None = None) -> tuple[np.ndarray, float]:
     """One search; returns (rows of (top-1, MACs in millions) in measurement order, wall seconds)."""
     from neural_nas import NAS, NASConfig
+    from neural_nas.evolution import tactics
 
     config = NASConfig(approach="dynas", search_algorithm="nsga2")
     config.nas.search.seed = seed
     d = config.dynas
     d.supernet, d.metrics, d.population, d.num_evals = supernet, ["acc", "macs"], population, num_evals
     d.search_tactic, d.inner_evals, d.initial_population = tactic, inner_evals, initial_population
-    first = (initial_population or "default") if tactic == "linas" else "na"
+    first = f"{initial_population or 'default'}_share{tactics.MEASURED_SHARE}" if tactic == "linas" else "na"
     d.results_csv_path = str(workdir / f"{supernet}_{tactic}_s{seed}_n{num_evals}_p{population}_i{inner_evals}"
                                       f"_first{first}.csv")
     d.num_workers = 0
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--inner-evals", type=int, default=20000)
     parser.add_argument("--initial-population", type=int, default=None,
                         help="random sub-networks before linas fits its predictors (default: the library's, 20)")
+    parser.add_argument("--measured-share", type=float, default=None,
+                        help="ablation: share of linas's inner first population taken from the best measured "
+                             "sub-networks (default: the library's, 0.5; 0 starts it at random, as the reference)")
     parser.add_argument("--linas-evals", type=int, default=None, help="linas budget (default 4 * max N)")
     parser.add_argument("--tactics", default=",".join(TACTICS))
     parser.add_argument("--reference", default=None,
@@ -91,6 +95,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
+    from neural_nas.evolution import tactics as library_tactics
+
+    if args.measured_share is not None:
+        library_tactics.MEASURED_SHARE = args.measured_share
     ns = [int(n) for n in args.ns.split(",")]
     tactics = args.tactics.split(",")
     budget = 4 * max(ns)
@@ -131,11 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
         reference = (float(everything[:, 0].min()), float(everything[:, 1].max()))
     curves = {t: [hypervolume_curve(r, reference) for r in rs] for t, rs in runs.items()}
 
-    from neural_nas.evolution.tactics import DEFAULT_INITIAL_POPULATION
-
-    first = args.initial_population or min(args.population, DEFAULT_INITIAL_POPULATION)
-    print(f"\n{args.supernet}: top-1 vs MACs, population {args.population}, linas's initial population {first}, "
-          f"inner_evals {args.inner_evals}, "
+    first = args.initial_population or min(args.population, library_tactics.DEFAULT_INITIAL_POPULATION)
+    print(f"\n{args.supernet}: top-1 vs MACs, population {args.population}, linas's initial population {first} "
+          f"and measured share {library_tactics.MEASURED_SHARE}, inner_evals {args.inner_evals}, "
           f"{args.seeds} seeds; HV reference point top-1 {reference[0]} %, MACs {reference[1]} M (HV in %*MMACs)")
     usual = {n for n in (50, 100, 200, 250, 400, 500, 1000) if n <= budget}
     checkpoints = sorted(usual | set(ns) | {4 * n for n in ns})
