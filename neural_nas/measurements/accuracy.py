@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from neural_nas._rng import as_generator
+from neural_nas.config.constraints import Interval
 from neural_nas.errors import ConfigError
 from neural_nas.measurements.image_folder import BatchSource, ImageSet, Normalizer, class_names, list_images, nbytes
 
@@ -78,11 +79,6 @@ def top1_accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
     return 100.0 * correct / total
 
 
-def _check_int(key: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(key, value, f"an int >= {low}")
-
-
 class AccuracyEvaluator:
     """Measures ``accuracy_top1`` of sub-networks on one ImageFolder data set.
 
@@ -101,15 +97,16 @@ class AccuracyEvaluator:
                  num_workers: int = 0, test_fraction: float = 1.0, image_size: int = 224, resize: int = 256,
                  device: str | torch.device = "cpu", seed: int | np.random.Generator | None = 42,
                  cache_budget_mb: float = 512, calib_augment: bool = True, channels_last: bool | None = None) -> None:
-        _check_int("nas.dynas.calibration_size", calibration_size, 1)
-        _check_int("nas.dynas.eval_batch_size", eval_batch_size, 1)
-        _check_int("nas.dynas.num_workers", num_workers, 0)
-        _check_int("image_size", image_size, 1)
-        _check_int("resize", resize, 1)
-        if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction <= 1:
-            raise ConfigError("nas.dynas.test_fraction", test_fraction, "a number in (0, 1]")
-        if isinstance(cache_budget_mb, bool) or not isinstance(cache_budget_mb, (int, float)) or cache_budget_mb < 0:
-            raise ConfigError("cache_budget_mb", cache_budget_mb, "a number >= 0 (megabytes)")
+        for key, value, allowed in (
+            ("nas.dynas.calibration_size", calibration_size, Interval(int, 1, None, "left")),
+            ("nas.dynas.eval_batch_size", eval_batch_size, Interval(int, 1, None, "left")),
+            ("nas.dynas.num_workers", num_workers, Interval(int, 0, None, "left")),
+            ("image_size", image_size, Interval(int, 1, None, "left")),
+            ("resize", resize, Interval(int, 1, None, "left")),
+            ("nas.dynas.test_fraction", test_fraction, Interval(float, 0, 1, "right")),
+            ("cache_budget_mb", cache_budget_mb, Interval(float, 0, None, "left")),
+        ):
+            allowed.validate(key, value)
         self.dataset_path = Path(dataset_path)
         self.calibration_size, self.eval_batch_size, self.num_workers = calibration_size, eval_batch_size, num_workers
         self.test_fraction, self.image_size, self.resize = float(test_fraction), image_size, resize

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neural_nas.errors import ConfigError
+from neural_nas.config.constraints import Interval
 
 
 def _sync(device: torch.device) -> None:
@@ -26,8 +26,7 @@ def measure_latency(model: nn.Module, *, batch_size: int, image_size: int = 224,
     """
     for key, value, low in (("nas.dynas.batch_size", batch_size, 1), ("image_size", image_size, 1),
                             ("warmup", warmup, 0), ("steps", steps, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(key, value, f"an int >= {low}")
+        Interval(int, low, None, "left").validate(key, value)
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, 3, image_size, image_size, generator=generator).to(device)
