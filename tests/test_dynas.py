@@ -14,7 +14,7 @@ from neural_nas.nas.base import arch_key
 from neural_nas.results.dynast_csv import HEADER
 from neural_nas.supernets import supernet_registry
 from tests.image_data import make_image_folder
-from tests.synthetic_supernet import Synthetic, config
+from tests.synthetic_supernet import Synthetic, config, genes
 
 SHARED = Path(__file__).resolve().parent / "data" / "dynast_ofa_mbv3_w1.0"  # a copy of shared/data (Apache-2.0)
 MBV3 = "ofa_mbv3_d234_e346_k357_w1.0"
@@ -328,3 +328,38 @@ def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch):
     expected = best_first(vectors, objectives)  # all 10: the measured share is 25 of 50
     assert starts[0][:10].tolist() == expected.tolist()
     assert not {tuple(v) for v in starts[0][10:]} & {tuple(v) for v in vectors}  # the fill: random, not measured
+
+
+@supernet_registry("tiny_for_tests")
+class Tiny(Synthetic):
+    name = "tiny_for_tests"
+    encoding = genes(1)  # 4 x 3 = 12 sub-networks: less than the budget
+    calls: list = []
+
+
+@pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
+@pytest.mark.parametrize("initial", [None, 2])
+def test_a_search_space_smaller_than_the_budget_is_measured_once(in_tmp, tactic, initial):
+    Tiny.calls = []
+    agent = NAS(config("tiny_for_tests", ("acc", "macs"), population=10, num_evals=30, search_tactic=tactic,
+                       initial_population=initial))
+    agent.search()
+    assert len(Tiny.calls) == len(set(Tiny.calls)) == len(agent.search_results)
+    assert len(read_rows(agent.results_csv_path)) == len(Tiny.calls)
+    if tactic != "evolutionary":  # NSGA-II may stop proposing new sub-networks before the space is exhausted
+        assert len(Tiny.calls) == 12
+
+
+def test_the_driver_never_measures_a_sub_network_twice(in_tmp, caplog):
+    from neural_nas.evolution.tactics import tactic_registry
+
+    @tactic_registry("repeating_for_tests")
+    def repeating(state):  # a faulty user tactic: proposes the same sub-networks again
+        first = state.random_unmeasured(3)
+        state.measure(np.concatenate([first, first]))
+        state.measure(first)
+
+    agent = NAS(config("synthetic_for_tests", num_evals=10, search_tactic="repeating_for_tests"))
+    agent.search()
+    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 3
+    assert "proposed 3 sub-network(s) measured already or twice" in caplog.text

@@ -427,9 +427,11 @@ class _SearchState:
                 keep.append(row)
         return np.array(keep, dtype=np.int64).reshape(-1, self.encoding.n_genes)
 
+    def n_unmeasured(self) -> int:
+        return math.prod(int(c) for c in self.encoding.cardinalities) - len(self._done)
+
     def random_unmeasured(self, n: int) -> np.ndarray:
-        space = math.prod(int(c) for c in self.encoding.cardinalities)
-        n = min(n, space - len(self._done))
+        n = min(n, self.n_unmeasured())
         out = np.empty((0, self.encoding.n_genes), dtype=np.int64)
         while len(out) < n:
             draw = self.encoding.random_vectors(2 * (n - len(out)) + 8, self.nas._generator())
@@ -438,7 +440,11 @@ class _SearchState:
 
     def measure(self, vectors: np.ndarray) -> None:
         nas = self.nas
-        vectors = np.asarray(vectors, dtype=np.int64)
+        proposed = np.asarray(vectors, dtype=np.int64).reshape(-1, self.encoding.n_genes)
+        vectors = self.unmeasured(proposed)  # the driver, not each tactic, guarantees that nothing is measured twice
+        if len(vectors) < len(proposed):
+            logger.warning("the %s tactic proposed %d sub-network(s) measured already or twice; not measured again",
+                           nas.conf.dynas.search_tactic, len(proposed) - len(vectors))
         for start in range(0, len(vectors), self.ranks.world_size):  # one sub-network per rank and round
             round_ = vectors[start : start + self.ranks.world_size]
             self.ranks.broadcast(round_)

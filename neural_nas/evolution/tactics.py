@@ -41,6 +41,10 @@ DEFAULT_INITIAL_POPULATION = 20
 # (benchmarks/RESULTS.md); the reference starts from a random population (share 0).
 MEASURED_SHARE = 0.5
 
+# The evolutionary baseline stops when this many generations in a row bring no unmeasured sub-network (in a small
+# search space a converged population only re-proposes what is measured, and pymoo would do so forever).
+MAX_STALLED_GENERATIONS = 20
+
 
 def best_first(vectors: np.ndarray, objectives: np.ndarray) -> np.ndarray:
     """Rows ordered by non-dominated rank (all objectives minimised); ties keep their order."""
@@ -70,6 +74,9 @@ class SearchState(Protocol):
     def best_measured(self, n: int) -> np.ndarray:
         """Up to ``n`` measured vectors, best first (non-dominated rank of their measured values)."""
 
+    def n_unmeasured(self) -> int:
+        """Sub-networks of the search space not measured (nor recorded as failed) yet."""
+
     def random_unmeasured(self, n: int) -> np.ndarray:
         """Up to ``n`` distinct random vectors that are not measured yet (fewer only if the space runs out)."""
 
@@ -77,7 +84,8 @@ class SearchState(Protocol):
         """The rows of ``vectors`` not measured yet, duplicates removed, order kept."""
 
     def measure(self, vectors: np.ndarray) -> None:
-        """Measure each row and append it to the results file before the next one starts."""
+        """Measure each row and append it to the results file before the next one starts (rows measured already,
+        or repeated, are not measured again)."""
 
     def predicted_problem(self) -> SubnetProblem | None:
         """A problem on predictors fitted to every measurement so far (exact metrics computed exactly); None while
@@ -102,8 +110,10 @@ def linas(state: SearchState) -> None:
     from pymoo.optimize import minimize
 
     while state.remaining() > 0:
-        problem = state.predicted_problem()
-        if problem is None:  # not enough measurements to fit predictors: the random first population
+        want = min(state.population, state.remaining())
+        if state.n_unmeasured() <= want:  # what is left of the space fits in this population: no search needed
+            batch = state.random_unmeasured(want)
+        elif (problem := state.predicted_problem()) is None:  # too few measurements to fit: the random first ones
             batch = state.random_unmeasured(min(state.initial_population - state.n_measured(), state.remaining()))
         else:
             inner_population = max(state.population, MIN_INNER_POPULATION)
@@ -112,17 +122,10 @@ def linas(state: SearchState) -> None:
                 best = state.best_measured(int(MEASURED_SHARE * inner_population))
                 fill = state.random_unmeasured(inner_population - len(best))
                 algorithm.initialization.sampling = np.concatenate([best, fill]).astype(float)
-            result = minimize(
-                problem,
-                algorithm,
-                ("n_eval", state.inner_evals),
-                seed=state.new_seed(),
-                verbose=False,
-            )
-            want = min(state.population, state.remaining())
+            result = minimize(problem, algorithm, ("n_eval", state.inner_evals), seed=state.new_seed(), verbose=False)
             batch = state.unmeasured(best_first(problem.as_indices(result.pop.get("X")), result.pop.get("F")))[:want]
             if len(batch) < want:  # the predictors' favourites are measured already: explore at random
-                batch = np.concatenate([batch, state.random_unmeasured(want - len(batch))])
+                batch = state.unmeasured(np.concatenate([batch, state.random_unmeasured(want - len(batch))]))
         if len(batch) == 0:
             logger.info("every sub-network of the search space is measured")
             return
@@ -137,10 +140,18 @@ def evolutionary(state: SearchState) -> None:
     problem = state.measured_problem()
     algorithm = state.algorithm.build(state.population, state.new_seed())
     algorithm.setup(problem, termination=NoTermination(), seed=state.new_seed(), verbose=False)
+    stalled = 0  # generations in a row that proposed nothing new
     while state.remaining() > 0:
+        if state.n_unmeasured() == 0 or stalled == MAX_STALLED_GENERATIONS:
+            logger.info("the evolutionary search proposes no new sub-networks (converged, or the space is measured)")
+            return
         offspring = algorithm.ask()
+        if len(offspring) == 0:
+            stalled = MAX_STALLED_GENERATIONS
+            continue
         vectors = problem.as_indices(offspring.get("X"))
         new = state.unmeasured(vectors)
+        stalled = 0 if len(new) else stalled + 1
         state.measure(new[: state.remaining()])
         if len(state.unmeasured(vectors)):
             return  # budget spent in the middle of a generation
