@@ -405,12 +405,11 @@ class _SearchState:
     def best_measured(self, n: int) -> np.ndarray:
         from neural_nas.evolution.tactics import best_first
 
-        measured = np.array([self.encoding.dict_to_vector(t.arch) for t in self.nas._trials.values()], dtype=np.int64)
-        measured = measured.reshape(-1, self.encoding.n_genes)
-        if len(measured) == 0:
-            return measured
-        objectives = self.measured_problem().evaluate(measured.astype(float), return_values_of=["F"])
-        return best_first(measured, objectives)[:n]
+        trials = list(self.nas._trials.values())
+        vectors = np.array([self.encoding.dict_to_vector(t.arch) for t in trials], dtype=np.int64)
+        signs = np.where(np.asarray(self.nas.higher_is_better, dtype=bool), -1.0, 1.0)  # all minimised, as pymoo's
+        objectives = np.array([[t.metrics[m] for m in self.nas.metric_names] for t in trials]) * signs
+        return best_first(vectors.reshape(-1, self.encoding.n_genes), objectives.reshape(len(trials), -1))[:n]
 
     def remaining(self) -> int:
         return max(self.budget - len(self._done), 0)

@@ -142,13 +142,10 @@ def evolutionary(state: SearchState) -> None:
     algorithm.setup(problem, termination=NoTermination(), seed=state.new_seed(), verbose=False)
     stalled = 0  # generations in a row that proposed nothing new
     while state.remaining() > 0:
-        if state.n_unmeasured() == 0 or stalled == MAX_STALLED_GENERATIONS:
+        offspring = algorithm.ask() if state.n_unmeasured() and stalled < MAX_STALLED_GENERATIONS else []
+        if len(offspring) == 0:
             logger.info("the evolutionary search proposes no new sub-networks (converged, or the space is measured)")
             return
-        offspring = algorithm.ask()
-        if len(offspring) == 0:
-            stalled = MAX_STALLED_GENERATIONS
-            continue
         vectors = problem.as_indices(offspring.get("X"))
         new = state.unmeasured(vectors)
         stalled = 0 if len(new) else stalled + 1
