@@ -70,8 +70,7 @@ class SurrogateAccuracy:
         from threadpoolctl import threadpool_limits
 
         self.mean_, self.scale_ = float(top1.mean()), float(top1.std())
-        self.model_ = MLPRegressor(hidden_layer_sizes=(64,), alpha=1e-2, max_iter=self.max_iter,
-                                   random_state=self.seed)
+        self.model_ = MLPRegressor(hidden_layer_sizes=(64,), alpha=1e-2, max_iter=self.max_iter, random_state=self.seed)
         with threadpool_limits(1):
             self.model_.fit(features(vectors), (top1 - self.mean_) / self.scale_)
         return self
@@ -126,8 +125,11 @@ class SurrogateMobileNetV3(OFAMobileNetV3W10):
             raise RuntimeError("call install_surrogate() before searching the surrogate super-network")
         vector = self.encoding.dict_to_vector(subnet)[None, :]
         exact = self.exact_metrics(vector)
-        return {"accuracy_top1": float(SurrogateMobileNetV3.accuracy.predict(vector)[0]),
-                "macs": float(exact["macs"][0]), "params": float(exact["params"][0])}
+        return {
+            "accuracy_top1": float(SurrogateMobileNetV3.accuracy.predict(vector)[0]),
+            "macs": float(exact["macs"][0]),
+            "params": float(exact["params"][0]),
+        }
 
 
 def install_surrogate(seed: int = 0, max_iter: int = 2000) -> tuple[SurrogateAccuracy, int]:

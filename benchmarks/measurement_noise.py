@@ -33,10 +33,14 @@ def measure_draws(n_subnets: int, seeds: list[int]) -> np.ndarray:
         supernet.load(pretrained=True)
         vectors = supernet.encoding.random_vectors(n_subnets, 0)
         start = time.perf_counter()
-        columns.append([supernet.measure(supernet.encoding.vector_to_dict(v), ["accuracy_top1"])["accuracy_top1"]
-                        for v in vectors])
-        print(f"  test draw {seed}: mean {np.mean(columns[-1]):.2f} %, std {np.std(columns[-1]):.2f} points "
-              f"({time.perf_counter() - start:.1f} s)", flush=True)
+        columns.append(
+            [supernet.measure(supernet.encoding.vector_to_dict(v), ["accuracy_top1"])["accuracy_top1"] for v in vectors]
+        )
+        print(
+            f"  test draw {seed}: mean {np.mean(columns[-1]):.2f} %, std {np.std(columns[-1]):.2f} points "
+            f"({time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
     return np.array(columns).T
 
 
@@ -55,10 +59,14 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = list(itertools.combinations(range(len(seeds)), 2))
     r = [pearsonr(acc[:, i], acc[:, j])[0] for i, j in pairs]
     tau = [kendalltau(acc[:, i], acc[:, j])[0] for i, j in pairs]
-    print(f"between draws, across sub-networks: Pearson r {np.mean(r):.2f} (pairs {', '.join(f'{v:.2f}' for v in r)}), "
-          f"Kendall tau {np.mean(tau):.2f}")
-    print(f"share of the variance of measured top-1 due to the sub-network (mean r): {np.mean(r):.0%}; "
-          f"the rest is the test draw")
+    print(
+        f"between draws, across sub-networks: Pearson r {np.mean(r):.2f} (pairs {', '.join(f'{v:.2f}' for v in r)}), "
+        f"Kendall tau {np.mean(tau):.2f}"
+    )
+    print(
+        f"share of the variance of measured top-1 due to the sub-network (mean r): {np.mean(r):.0%}; "
+        f"the rest is the test draw"
+    )
     return {"pearson": r, "kendall": tau, "accuracy": acc}
 
 

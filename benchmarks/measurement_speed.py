@@ -68,9 +68,14 @@ def table_vs_fvcore(supernet, vectors: np.ndarray) -> dict:
     start = time.perf_counter()
     supernet.exact_metrics(vectors)
     batch_s = time.perf_counter() - start
-    return {"table_s": float(np.median(table_s)), "table_batch_s": batch_s / len(vectors),
-            "fvcore_s": float(np.median(fvcore_s)), "extract_s": float(np.median(extract_s)),
-            "mismatches": mismatches, "other_ops_macs": float(np.median(other_ops))}
+    return {
+        "table_s": float(np.median(table_s)),
+        "table_batch_s": batch_s / len(vectors),
+        "fvcore_s": float(np.median(fvcore_s)),
+        "extract_s": float(np.median(extract_s)),
+        "mismatches": mismatches,
+        "other_ops_macs": float(np.median(other_ops)),
+    }
 
 
 def naive_accuracy(model, root: Path, calibration_size: int, batch_size: int, seed: int) -> float:
@@ -82,13 +87,23 @@ def naive_accuracy(model, root: Path, calibration_size: int, batch_size: int, se
     from neural_nas.measurements.accuracy import recalibrate_bn, top1_accuracy
 
     normalize = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    train = datasets.ImageFolder(str(root / "train"), transforms.Compose([
-        transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(), normalize]))
+    train = datasets.ImageFolder(
+        str(root / "train"),
+        transforms.Compose(
+            [transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(), normalize]
+        ),
+    )
     picked = np.random.default_rng(seed).choice(len(train), size=min(calibration_size, len(train)), replace=False)
     calib = DataLoader(Subset(train, picked.tolist()), batch_size=batch_size, shuffle=False, num_workers=0)
-    val = DataLoader(datasets.ImageFolder(str(root / "val"), transforms.Compose([
-        transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(), normalize])),
-        batch_size=batch_size, shuffle=False, num_workers=0)
+    val = DataLoader(
+        datasets.ImageFolder(
+            str(root / "val"),
+            transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(), normalize]),
+        ),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=0,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         recalibrate_bn(model, (x for x, _ in calib))
@@ -111,8 +126,15 @@ def accuracy_speed(supernet, vectors: np.ndarray, root: Path, calibration_size: 
 
     from neural_nas.measurements.accuracy import AccuracyEvaluator
 
-    evaluator = AccuracyEvaluator(root, calibration_size=calibration_size, eval_batch_size=batch_size, num_workers=0,
-                                  image_size=supernet.image_size, device="cpu", seed=0)
+    evaluator = AccuracyEvaluator(
+        root,
+        calibration_size=calibration_size,
+        eval_batch_size=batch_size,
+        num_workers=0,
+        image_size=supernet.image_size,
+        device="cpu",
+        seed=0,
+    )
     start = time.perf_counter()
     evaluator.prepare()
     prepare_s = time.perf_counter() - start
@@ -131,14 +153,24 @@ def accuracy_speed(supernet, vectors: np.ndarray, root: Path, calibration_size: 
                 naive_accuracy(supernet.active_subnet(subnet), root, calibration_size, batch_size, seed=0)
                 naive.append(time.perf_counter() - start)
         print(f"  sub-network {i + 1}: AccuracyEvaluator {ours[-1]:.1f} s, naive {naive[-1]:.1f} s", flush=True)
-    return {"prepare_s": prepare_s, "ours_s": float(np.median(ours)), "naive_s": float(np.median(naive)),
-            "recalibrate_s": float(np.median(recal)), "validate_s": float(np.median(valid)),
-            "n_calib": min(calibration_size, len(list((root / "train").rglob("*.jpg")))),
-            "n_val": len(list((root / "val").rglob("*.jpg")))}
+    return {
+        "prepare_s": prepare_s,
+        "ours_s": float(np.median(ours)),
+        "naive_s": float(np.median(naive)),
+        "recalibrate_s": float(np.median(recal)),
+        "validate_s": float(np.median(valid)),
+        "n_calib": min(calibration_size, len(list((root / "train").rglob("*.jpg")))),
+        "n_val": len(list((root / "val").rglob("*.jpg"))),
+    }
 
 
-def memory_child(root: str, population: int, inner_evals: int | None, metrics: tuple[str, ...] = ("acc", "macs"),
-                 eval_batch_size: int = 64) -> None:
+def memory_child(
+    root: str,
+    population: int,
+    inner_evals: int | None,
+    metrics: tuple[str, ...] = ("acc", "macs"),
+    eval_batch_size: int = 64,
+) -> None:
     """Run in a child process: one loop of a Dynamic NAS search; prints its wall time and max RSS as JSON.
 
     The results CSV starts with ``population`` rows (random sub-networks, exact MACs/params, a made-up top-1), which
@@ -174,8 +206,15 @@ def memory_child(root: str, population: int, inner_evals: int | None, metrics: t
     d.results_csv_path = str(csv_path)
     start = time.perf_counter()
     NAS(config).search()
-    print(json.dumps({"wall_s": time.perf_counter() - start, "imports_rss_mb": imports_mb,
-                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "wall_s": time.perf_counter() - start,
+                "imports_rss_mb": imports_mb,
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def torch_threads() -> int:
@@ -184,10 +223,13 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def peak_memory(root: Path, population: int, inner_evals: int | None, metrics: tuple[str, ...],
-                eval_batch_size: int = 64) -> dict:
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import measurement_speed as m; "
-            f"m.memory_child({str(root)!r}, {population}, {inner_evals!r}, {metrics!r}, {eval_batch_size})")
+def peak_memory(
+    root: Path, population: int, inner_evals: int | None, metrics: tuple[str, ...], eval_batch_size: int = 64
+) -> dict:
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import measurement_speed as m; "
+        f"m.memory_child({str(root)!r}, {population}, {inner_evals!r}, {metrics!r}, {eval_batch_size})"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch_threads())}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -202,16 +244,22 @@ def speed(root: Path, subnets: int, acc_subnets: int, calibration: int, batch: i
     vectors = supernet.encoding.random_vectors(max(subnets, acc_subnets), 0)
     c = table_vs_fvcore(supernet, vectors[:subnets])
     print(f"\nMACs + params per sub-network ({subnets} sub-networks, median):")
-    print(f"  lookup tables {c['table_s'] * 1e3:.3f} ms (batched: {c['table_batch_s'] * 1e6:.1f} us), "
-          f"fvcore {c['fvcore_s'] * 1e3:.0f} ms (of which extraction {c['extract_s'] * 1e3:.0f} ms): "
-          f"{c['fvcore_s'] / c['table_s']:.0f}x; values differing: {c['mismatches']} "
-          f"(fvcore's other operators add {c['other_ops_macs'] / 1e6:.2f} M 'flops', not MACs of conv/linear)")
+    print(
+        f"  lookup tables {c['table_s'] * 1e3:.3f} ms (batched: {c['table_batch_s'] * 1e6:.1f} us), "
+        f"fvcore {c['fvcore_s'] * 1e3:.0f} ms (of which extraction {c['extract_s'] * 1e3:.0f} ms): "
+        f"{c['fvcore_s'] / c['table_s']:.0f}x; values differing: {c['mismatches']} "
+        f"(fvcore's other operators add {c['other_ops_macs'] / 1e6:.2f} M 'flops', not MACs of conv/linear)"
+    )
     a = accuracy_speed(supernet, vectors[:acc_subnets], root, calibration, batch)
-    print(f"\naccuracy per sub-network ({a['n_calib']} calibration + {a['n_val']} validation images at 224, "
-          f"batch {batch}, {acc_subnets} sub-networks, median):")
-    print(f"  AccuracyEvaluator {a['ours_s']:.1f} s (recalibration {a['recalibrate_s']:.1f} s, validation "
-          f"{a['validate_s']:.1f} s; one-off preparation {a['prepare_s']:.1f} s), naive {a['naive_s']:.1f} s: "
-          f"{a['naive_s'] / a['ours_s']:.2f}x")
+    print(
+        f"\naccuracy per sub-network ({a['n_calib']} calibration + {a['n_val']} validation images at 224, "
+        f"batch {batch}, {acc_subnets} sub-networks, median):"
+    )
+    print(
+        f"  AccuracyEvaluator {a['ours_s']:.1f} s (recalibration {a['recalibrate_s']:.1f} s, validation "
+        f"{a['validate_s']:.1f} s; one-off preparation {a['prepare_s']:.1f} s), naive {a['naive_s']:.1f} s: "
+        f"{a['naive_s'] / a['ours_s']:.2f}x"
+    )
     return {"counting": c, "accuracy": a}
 
 
@@ -223,10 +271,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--image-px", type=int, default=64)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory search")
     parser.add_argument("--memory-only", action="store_true", help="only the peak-memory search")
-    parser.add_argument("--memory-batch-sizes", default="64",
-                        help="eval_batch_size values for the peak-memory search, e.g. 64,16 (64 is the default)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: on a shared machine a descheduled second thread stalls every op)")
+    parser.add_argument(
+        "--memory-batch-sizes",
+        default="64",
+        help="eval_batch_size values for the peak-memory search, e.g. 64,16 (64 is the default)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: on a shared machine a descheduled second thread stalls every op)",
+    )
     args = parser.parse_args(argv)
     import logging
 
@@ -240,8 +295,10 @@ def main(argv: list[str] | None = None) -> dict:
     subnets, acc_subnets = (args.subnets, args.acc_subnets) if not args.small else (1, 1)
     # --small: the memory search measures only the exact table metrics (no forward passes): it checks the plumbing.
     population, inner, metrics = (10, None, ("acc", "macs")) if not args.small else (10, 300, ("macs", "params"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -252,10 +309,12 @@ def main(argv: list[str] | None = None) -> dict:
             out["memory"] = {}
             for eval_batch in [int(b) for b in args.memory_batch_sizes.split(",")]:
                 m = out["memory"][eval_batch] = peak_memory(root, population, inner, metrics, eval_batch)
-                print(f"\npeak memory of one search loop ({' + '.join(metrics)}, {population} earlier rows resumed, "
-                      f"population {population}, inner_evals {inner or 'default'}, eval_batch_size {eval_batch}, "
-                      f"one sub-network measured): max RSS {m['max_rss_mb']:.0f} MB (after importing torch and "
-                      f"neural_nas: {m['imports_rss_mb']:.0f} MB), wall {m['wall_s']:.0f} s")
+                print(
+                    f"\npeak memory of one search loop ({' + '.join(metrics)}, {population} earlier rows resumed, "
+                    f"population {population}, inner_evals {inner or 'default'}, eval_batch_size {eval_batch}, "
+                    f"one sub-network measured): max RSS {m['max_rss_mb']:.0f} MB (after importing torch and "
+                    f"neural_nas: {m['imports_rss_mb']:.0f} MB), wall {m['wall_s']:.0f} s"
+                )
     return out
 
 

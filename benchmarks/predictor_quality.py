@@ -22,8 +22,13 @@ from neural_nas.supernets.encoding import Encoding
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "dynast_ofa_mbv3_w1.0"
 TRAIN_FILE = "mbnv3w10_linasnsga2_acc_macs.csv"
-ENCODING = Encoding({"ks": {"count": 20, "vars": [3, 5, 7]}, "e": {"count": 20, "vars": [3, 4, 6]},
-                     "d": {"count": 5, "vars": [2, 3, 4]}})
+ENCODING = Encoding(
+    {
+        "ks": {"count": 20, "vars": [3, 5, 7]},
+        "e": {"count": 20, "vars": [3, 4, 6]},
+        "d": {"count": 5, "vars": [2, 3, 4]},
+    }
+)
 
 
 def load(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +77,10 @@ def main() -> None:
         ("Predictor, plain one-hot (ablation)", Predictor(seed=0), ENCODING.onehot),
         ("ReferencePredictor, one-hot (baseline)", ReferencePredictor(), ENCODING.onehot),
     ]
-    print(f"metric {args.metric!r}; trained on the first {args.n_train} rows of {TRAIN_FILE} "
-          f"({len(y_train)} distinct); held-out rows exclude training sub-networks")
+    print(
+        f"metric {args.metric!r}; trained on the first {args.n_train} rows of {TRAIN_FILE} "
+        f"({len(y_train)} distinct); held-out rows exclude training sub-networks"
+    )
     print(f"{'predictor':40s} {'fit s':>6s}  {'test set':38s} {'rows':>5s} {'tau':>6s} {'MAPE %':>7s}")
     for name, estimator, features in contenders:
         start = time.perf_counter()
@@ -81,8 +88,10 @@ def main() -> None:
         fit_s = time.perf_counter() - start
         for i, (test_name, (X, y)) in enumerate(tests.items()):
             q = quality(y, estimator.predict(features(X)))
-            print(f"{name if i == 0 else '':40s} {f'{fit_s:.2f}' if i == 0 else '':>6s}  {test_name:38s} {len(y):5d} "
-                  f"{q['kendall_tau']:6.3f} {q['mape']:7.3f}")
+            print(
+                f"{name if i == 0 else '':40s} {f'{fit_s:.2f}' if i == 0 else '':>6s}  {test_name:38s} {len(y):5d} "
+                f"{q['kendall_tau']:6.3f} {q['mape']:7.3f}"
+            )
         kept = {k: v for k, v in estimator.estimator_.get_params().items() if k in ("alpha", "C", "gamma", "epsilon")}
         print(f"{'':40s} kept: {estimator.selected_} {kept}")
 

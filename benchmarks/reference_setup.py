@@ -21,8 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/image_data.py generates the images
 
-REFERENCE = {"total_s": "150-178", "peak_gb": "5.1-5.4", "per_subnet_s": "6.2-7.5", "recalibration_s": "~5.3",
-             "validation_s": "0.6-0.7", "macs_s": "0.2", "predictor_fit_s": "~2.8", "inner_search_s": "8-9"}
+REFERENCE = {
+    "total_s": "150-178",
+    "peak_gb": "5.1-5.4",
+    "per_subnet_s": "6.2-7.5",
+    "recalibration_s": "~5.3",
+    "validation_s": "0.6-0.7",
+    "macs_s": "0.2",
+    "predictor_fit_s": "~2.8",
+    "inner_search_s": "8-9",
+}
 
 
 def timed(phases: dict, name: str, obj: object, method: str) -> None:
@@ -77,10 +85,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = make_image_folder(Path(tmp) / "data", n_classes=10, n_train=10, n_val=5, size=256, seed=0)
         config = NASConfig(approach="dynas", search_algorithm="nsga2")
-        for key, value in {"supernet": "ofa_mbv3_d234_e346_k357_w1.2", "metrics": ["acc", "macs"],
-                           "population": args.population, "num_evals": args.num_evals, "eval_batch_size": 16,
-                           "num_workers": 0, "batch_size": 1, "dataset_path": str(data), "pretrained": False,
-                           "results_csv_path": str(Path(tmp) / "results.csv")}.items():
+        for key, value in {
+            "supernet": "ofa_mbv3_d234_e346_k357_w1.2",
+            "metrics": ["acc", "macs"],
+            "population": args.population,
+            "num_evals": args.num_evals,
+            "eval_batch_size": 16,
+            "num_workers": 0,
+            "batch_size": 1,
+            "dataset_path": str(data),
+            "pretrained": False,
+            "results_csv_path": str(Path(tmp) / "results.csv"),
+        }.items():
             setattr(config.dynas, key, value)
         config.nas.search.seed = 42
         start = time.perf_counter()

@@ -32,8 +32,16 @@ from _surrogate import REFERENCE_POINTS, SURROGATE, hypervolume_curve  # noqa: E
 TACTICS = ("linas", "evolutionary", "random")
 
 
-def run_search(supernet: str, tactic: str, seed: int, num_evals: int, population: int, inner_evals: int,
-               workdir: Path, initial_population: int | None = None) -> tuple[np.ndarray, float]:
+def run_search(
+    supernet: str,
+    tactic: str,
+    seed: int,
+    num_evals: int,
+    population: int,
+    inner_evals: int,
+    workdir: Path,
+    initial_population: int | None = None,
+) -> tuple[np.ndarray, float]:
     """One search; returns (rows of (top-1, MACs in millions) in measurement order, wall seconds)."""
     from neural_nas import NAS, NASConfig
     from neural_nas.evolution import tactics
@@ -44,8 +52,9 @@ def run_search(supernet: str, tactic: str, seed: int, num_evals: int, population
     d.supernet, d.metrics, d.population, d.num_evals = supernet, ["acc", "macs"], population, num_evals
     d.search_tactic, d.inner_evals, d.initial_population = tactic, inner_evals, initial_population
     first = f"{initial_population or 'default'}_share{tactics.MEASURED_SHARE}" if tactic == "linas" else "na"
-    d.results_csv_path = str(workdir / f"{supernet}_{tactic}_s{seed}_n{num_evals}_p{population}_i{inner_evals}"
-                                      f"_first{first}.csv")
+    d.results_csv_path = str(
+        workdir / f"{supernet}_{tactic}_s{seed}_n{num_evals}_p{population}_i{inner_evals}_first{first}.csv"
+    )
     d.num_workers = 0
     start = time.perf_counter()
     agent = NAS(config)
@@ -77,20 +86,34 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ns", default="50,100,250", help="N values: targets are random search's HV at 4N")
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--inner-evals", type=int, default=20000)
-    parser.add_argument("--initial-population", type=int, default=None,
-                        help="random sub-networks before linas fits its predictors (default: the library's, 20)")
-    parser.add_argument("--measured-share", type=float, default=None,
-                        help="ablation: share of linas's inner first population taken from the best measured "
-                             "sub-networks (default: the library's, 0.5; 0 starts it at random, as the reference)")
+    parser.add_argument(
+        "--initial-population",
+        type=int,
+        default=None,
+        help="random sub-networks before linas fits its predictors (default: the library's, 20)",
+    )
+    parser.add_argument(
+        "--measured-share",
+        type=float,
+        default=None,
+        help="ablation: share of linas's inner first population taken from the best measured "
+        "sub-networks (default: the library's, 0.5; 0 starts it at random, as the reference)",
+    )
     parser.add_argument("--linas-evals", type=int, default=None, help="linas budget (default 4 * max N)")
     parser.add_argument("--tactics", default=",".join(TACTICS))
-    parser.add_argument("--reference", default=None,
-                        help="HV reference 'top1,MMACs' (default: fixed per super-network; else from all runs)")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="HV reference 'top1,MMACs' (default: fixed per super-network; else from all runs)",
+    )
     parser.add_argument("--surrogate-quality", action="store_true", help="also print the surrogate's 5-fold fit")
-    parser.add_argument("--workdir", default=None,
-                        help="keep each run's results CSV here: a rerun with the same settings resumes (re-uses) it "
-                             "instead of searching again (its wall time is then not a search's); empty it after "
-                             "changing the library")
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="keep each run's results CSV here: a rerun with the same settings resumes (re-uses) it "
+        "instead of searching again (its wall time is then not a search's); empty it after "
+        "changing the library",
+    )
     parser.add_argument("--plot", default=str(Path(__file__).resolve().parent / "plots" / "sample_efficiency.png"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -111,8 +134,10 @@ def main(argv: list[str] | None = None) -> dict:
 
         start = time.perf_counter()
         _, n_rows = install_surrogate()
-        print(f"surrogate: MLP on active-block features, fitted on {n_rows} distinct shared rows "
-              f"in {time.perf_counter() - start:.1f} s")
+        print(
+            f"surrogate: MLP on active-block features, fitted on {n_rows} distinct shared rows "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
         if args.surrogate_quality:
             q = surrogate_cv_quality(*dedup(*load_rows()))
             print(f"surrogate 5-fold fit: Kendall tau {q['kendall_tau']:.3f}, RMSE {q['rmse']:.3f} top-1 points")
@@ -124,8 +149,16 @@ def main(argv: list[str] | None = None) -> dict:
         workdir.mkdir(parents=True, exist_ok=True)
         for tactic in tactics:
             for seed in range(args.seeds):
-                rows, elapsed = run_search(args.supernet, tactic, seed, budgets[tactic], args.population,
-                                           args.inner_evals, workdir, args.initial_population)
+                rows, elapsed = run_search(
+                    args.supernet,
+                    tactic,
+                    seed,
+                    budgets[tactic],
+                    args.population,
+                    args.inner_evals,
+                    workdir,
+                    args.initial_population,
+                )
                 runs[tactic].append(rows)
                 times[tactic].append(elapsed)
                 print(f"  {tactic:12s} seed {seed}: {len(rows)} measured in {elapsed:.1f} s", flush=True)
@@ -140,9 +173,11 @@ def main(argv: list[str] | None = None) -> dict:
     curves = {t: [hypervolume_curve(r, reference) for r in rs] for t, rs in runs.items()}
 
     first = args.initial_population or min(args.population, library_tactics.DEFAULT_INITIAL_POPULATION)
-    print(f"\n{args.supernet}: top-1 vs MACs, population {args.population}, linas's initial population {first} "
-          f"and measured share {library_tactics.MEASURED_SHARE}, inner_evals {args.inner_evals}, "
-          f"{args.seeds} seeds; HV reference point top-1 {reference[0]} %, MACs {reference[1]} M (HV in %*MMACs)")
+    print(
+        f"\n{args.supernet}: top-1 vs MACs, population {args.population}, linas's initial population {first} "
+        f"and measured share {library_tactics.MEASURED_SHARE}, inner_evals {args.inner_evals}, "
+        f"{args.seeds} seeds; HV reference point top-1 {reference[0]} %, MACs {reference[1]} M (HV in %*MMACs)"
+    )
     usual = {n for n in (50, 100, 200, 250, 400, 500, 1000) if n <= budget}
     checkpoints = sorted(usual | set(ns) | {4 * n for n in ns})
     print(f"{'tactic':12s} " + " ".join(f"{f'HV@{c}':>16s}" for c in checkpoints) + f" {'s/run':>7s}")
@@ -156,8 +191,11 @@ def main(argv: list[str] | None = None) -> dict:
     summary: dict = {"reference": reference, "needed": {}}
     if "random" in curves:
         print("\nmeasurements needed to reach random search's median HV at 4N (median [range] over seeds):")
-        print(f"{'N':>5s} {'target HV':>10s} " + " ".join(f"{t:>22s}" for t in tactics)
-              + "  linas vs random, vs evolutionary")
+        print(
+            f"{'N':>5s} {'target HV':>10s} "
+            + " ".join(f"{t:>22s}" for t in tactics)
+            + "  linas vs random, vs evolutionary"
+        )
         for n in ns:
             target = float(np.median([cv[4 * n - 1] for cv in curves["random"] if len(cv) >= 4 * n]))
             need = {t: [needed(cv, target) for cv in curves[t]] for t in tactics}
@@ -165,10 +203,16 @@ def main(argv: list[str] | None = None) -> dict:
             ratios = ""
             if "linas" in need:
                 lin = float(np.median(need["linas"]))
-                ratios = "  " + ", ".join(f"{lin / float(np.median(need[o])):.2f}x" for o in ("random", "evolutionary")
-                                          if o in need and np.isfinite(float(np.median(need[o]))))
-            print(f"{n:5d} {target:10.1f} " + " ".join(f"{fmt_needed(need[t], budgets[t]):>22s}" for t in tactics)
-                  + ratios)
+                ratios = "  " + ", ".join(
+                    f"{lin / float(np.median(need[o])):.2f}x"
+                    for o in ("random", "evolutionary")
+                    if o in need and np.isfinite(float(np.median(need[o])))
+                )
+            print(
+                f"{n:5d} {target:10.1f} "
+                + " ".join(f"{fmt_needed(need[t], budgets[t]):>22s}" for t in tactics)
+                + ratios
+            )
 
     if args.plot:
         plot(curves, args, reference)
@@ -191,8 +235,9 @@ def plot(curves: dict[str, list[np.ndarray]], args: argparse.Namespace, referenc
         ax.fill_between(x, stacked.min(axis=0), stacked.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("sub-networks measured")
     ax.set_ylabel(f"hypervolume (ref. top-1 {reference[0]} %, {reference[1]} MMACs)")
-    ax.set_title(f"{args.supernet}: top-1 vs MACs, population {args.population}, inner_evals {args.inner_evals}",
-                 fontsize=9)
+    ax.set_title(
+        f"{args.supernet}: top-1 vs MACs, population {args.population}, inner_evals {args.inner_evals}", fontsize=9
+    )
     ax.legend()
     ax.grid(alpha=0.3)
     Path(args.plot).parent.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,10 @@ from search_overhead import held_out_quality, one_loop, split_rows  # noqa: E402
 
 def row(label: str, times: dict, tau: float | None = None) -> str:
     tau_text = f"{tau:9.3f}" if tau is not None else f"{'':9s}"
-    return (f"{label:>12s} {times['fit accuracy_top1']:10.2f} {times['inner search']:15.2f} {times['total']:8.2f} "
-            f"{tau_text}")
+    return (
+        f"{label:>12s} {times['fit accuracy_top1']:10.2f} {times['inner search']:15.2f} {times['total']:8.2f} "
+        f"{tau_text}"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -44,8 +44,12 @@ def split_rows(n_train: int, seed: int = 0) -> Split:
     macs = dedup(*load_rows(metric="MACs"))[1]
     order = np.random.default_rng(seed).permutation(len(vectors))
     train, test = order[:n_train], order[n_train:]
-    return (vectors[train], {"accuracy_top1": top1[train], "macs": macs[train]},
-            vectors[test], {"accuracy_top1": top1[test], "macs": macs[test]})
+    return (
+        vectors[train],
+        {"accuracy_top1": top1[train], "macs": macs[train]},
+        vectors[test],
+        {"accuracy_top1": top1[test], "macs": macs[test]},
+    )
 
 
 class _Fitted:
@@ -58,8 +62,9 @@ class _Fitted:
         return self.estimator.predict(self.features(vectors))
 
 
-def one_loop(kind: str, train_x: np.ndarray, train_y: dict[str, np.ndarray], population: int, inner_evals: int,
-             seed: int = 0) -> tuple[dict[str, float], dict[str, Any]]:
+def one_loop(
+    kind: str, train_x: np.ndarray, train_y: dict[str, np.ndarray], population: int, inner_evals: int, seed: int = 0
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Overhead of one loop with ``kind`` 'ours', 'reference' or 'reference, 1 BLAS thread':
     ({phase: seconds}, {metric: predictor})."""
     import contextlib
@@ -114,32 +119,44 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rows", type=int, default=250, help="measurements so far (distinct shared rows)")
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--inner-evals", type=int, default=20000)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs of ours and of the 1-thread reference (median); the unlimited reference runs once")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of ours and of the 1-thread reference (median); the unlimited reference runs once",
+    )
     args = parser.parse_args(argv)
 
     train_x, train_y, test_x, test_y = split_rows(args.rows)
-    print(f"{args.rows} measured rows, {len(test_x)} held out; population {args.population}, "
-          f"{args.inner_evals} predicted evaluations")
+    print(
+        f"{args.rows} measured rows, {len(test_x)} held out; population {args.population}, "
+        f"{args.inner_evals} predicted evaluations"
+    )
     results: dict[str, dict] = {}
     for kind, repeats in (("ours", args.repeats), ("reference", 1), ("reference, 1 BLAS thread", args.repeats)):
         runs = [one_loop(kind, train_x, train_y, args.population, args.inner_evals, seed=r) for r in range(repeats)]
         phases = {k: float(np.median([t[k] for t, _ in runs])) for k in runs[0][0]}
         results[kind] = {"times": phases, "quality": held_out_quality(runs[0][1], test_x, test_y)}
 
-    print(f"\n{'':25s} {'fit top-1 s':>12s} {'fit MACs s':>11s} {'inner search s':>15s} {'total s':>8s} "
-          f"{'top-1 tau':>10s} {'top-1 MAPE %':>13s} {'MACs tau':>9s} {'MACs MAPE %':>12s}")
+    print(
+        f"\n{'':25s} {'fit top-1 s':>12s} {'fit MACs s':>11s} {'inner search s':>15s} {'total s':>8s} "
+        f"{'top-1 tau':>10s} {'top-1 MAPE %':>13s} {'MACs tau':>9s} {'MACs MAPE %':>12s}"
+    )
     for kind, r in results.items():
         t, q = r["times"], r["quality"]
-        print(f"{kind:25s} {t['fit accuracy_top1']:12.2f} {t['fit macs']:11.3f} {t['inner search']:15.2f} "
-              f"{t['total']:8.2f} {q['accuracy_top1']['kendall_tau']:10.3f} {q['accuracy_top1']['mape']:13.3f} "
-              f"{q['macs']['kendall_tau']:9.3f} {q['macs']['mape']:12.3f}")
+        print(
+            f"{kind:25s} {t['fit accuracy_top1']:12.2f} {t['fit macs']:11.3f} {t['inner search']:15.2f} "
+            f"{t['total']:8.2f} {q['accuracy_top1']['kendall_tau']:10.3f} {q['accuracy_top1']['mape']:13.3f} "
+            f"{q['macs']['kendall_tau']:9.3f} {q['macs']['mape']:12.3f}"
+        )
     ours = results["ours"]
     for kind in ("reference", "reference, 1 BLAS thread"):
         speedup = results[kind]["times"]["total"] / ours["times"]["total"]
-        print(f"ours is {speedup:.1f}x faster per loop than the {kind} (target >= 5x); top-1 tau "
-              f"{ours['quality']['accuracy_top1']['kendall_tau']:.3f} vs "
-              f"{results[kind]['quality']['accuracy_top1']['kendall_tau']:.3f}")
+        print(
+            f"ours is {speedup:.1f}x faster per loop than the {kind} (target >= 5x); top-1 tau "
+            f"{ours['quality']['accuracy_top1']['kendall_tau']:.3f} vs "
+            f"{results[kind]['quality']['accuracy_top1']['kendall_tau']:.3f}"
+        )
     results["speedup"] = results["reference"]["times"]["total"] / ours["times"]["total"]
     return results
 

@@ -65,9 +65,12 @@ def train(args: argparse.Namespace) -> nn.Module:
     net = build_digits_supernet().to(memory_format=torch.channels_last)
     decay = [p for n, p in net.named_parameters() if p.ndim > 1 and "matrix" not in n]
     no_decay = [p for n, p in net.named_parameters() if not (p.ndim > 1 and "matrix" not in n)]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": args.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}],
-                                lr=args.lr, momentum=0.9, nesterov=True)
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        momentum=0.9,
+        nesterov=True,
+    )
     steps_per_epoch = math.ceil(len(images) / args.batch_size)
     total, warmup = args.epochs * steps_per_epoch, steps_per_epoch
     start, step = time.perf_counter(), 0
@@ -78,8 +81,11 @@ def train(args: argparse.Namespace) -> nn.Module:
         for batch in order.split(args.batch_size):
             if len(batch) < 2:
                 continue
-            lr = args.lr * (step + 1) / warmup if step < warmup else \
-                0.5 * args.lr * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+            lr = (
+                args.lr * (step + 1) / warmup
+                if step < warmup
+                else 0.5 * args.lr * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x = to_network(distorted(images[batch], generator))
@@ -98,8 +104,14 @@ def train(args: argparse.Namespace) -> nn.Module:
             optimizer.step()
             losses.append(loss.item())
             step += 1
-        logger.info("epoch %d/%d: largest's loss %.3f, lr %.4f, %.0f s", epoch + 1, args.epochs, np.mean(losses), lr,
-                    time.perf_counter() - start)
+        logger.info(
+            "epoch %d/%d: largest's loss %.3f, lr %.4f, %.0f s",
+            epoch + 1,
+            args.epochs,
+            np.mean(losses),
+            lr,
+            time.perf_counter() - start,
+        )
     return net.to(memory_format=torch.contiguous_format).eval()
 
 
@@ -123,8 +135,9 @@ def main() -> None:
     state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, args.out)
-    logger.info("saved %s (%.2f MB) after %.0f s", args.out, args.out.stat().st_size / 2**20,
-                time.perf_counter() - start)
+    logger.info(
+        "saved %s (%.2f MB) after %.0f s", args.out, args.out.stat().st_size / 2**20, time.perf_counter() - start
+    )
 
     # Measured as shipped: the float16 file loaded back.
     supernet = OFADigitsSuperNetwork()

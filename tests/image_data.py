@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 
 
-def make_image_folder(root: Path, n_classes: int = 3, n_train: int = 4, n_val: int = 2, size: int = 64,
-                      seed: int = 0) -> Path:
+def make_image_folder(
+    root: Path, n_classes: int = 3, n_train: int = 4, n_val: int = 2, size: int = 64, seed: int = 0
+) -> Path:
     """Write ``n_train``/``n_val`` ``size``x``size`` JPEGs per class and return ``root``.
 
     Each class has its own base colour plus noise, so a model can tell them apart. Classes are named ``class_<i>``.

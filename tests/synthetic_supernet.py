@@ -44,8 +44,16 @@ class Synthetic(SuperNetwork):
         return {metric: values[metric] for metric in self.metrics}
 
 
-def config(supernet, metrics=("acc", "macs"), algorithm=None, population=10, num_evals=12, inner_evals=500,
-           search=None, **dynas):
+def config(
+    supernet,
+    metrics=("acc", "macs"),
+    algorithm=None,
+    population=10,
+    num_evals=12,
+    inner_evals=500,
+    search=None,
+    **dynas,
+):
     """A Dynamic NAS config; ``dynas`` are more ``nas.dynas`` settings, ``search`` ``nas.search`` ones."""
     c = NASConfig(approach="dynas", search_algorithm=algorithm)
     c.dynas.supernet = supernet

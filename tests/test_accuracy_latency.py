@@ -25,14 +25,27 @@ def data(tmp_path_factory):
 
 def bn_net() -> nn.Module:
     """BatchNorm first, so its running statistics are those of the normalised input images."""
-    return nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, N_CLASSES))
+    return nn.Sequential(
+        nn.BatchNorm2d(3),
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, N_CLASSES),
+    )
 
 
 def reference_batches(root, split, batch_size):
     """The evaluation pipeline written independently with torchvision's ImageFolder."""
-    tf = transforms.Compose([transforms.Resize(36), transforms.CenterCrop(32), transforms.ToTensor(),
-                             transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    tf = transforms.Compose(
+        [
+            transforms.Resize(36),
+            transforms.CenterCrop(32),
+            transforms.ToTensor(),
+            transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
     return list(torch.utils.data.DataLoader(datasets.ImageFolder(root / split, tf), batch_size=batch_size))
 
 
@@ -189,9 +202,11 @@ def test_bad_batch_size(data):
 
 def test_ofa_mobilenetv3_subnet(data):
     import ofa.imagenet_classification.elastic_nn.networks as ofa_nets
+
     torch.manual_seed(0)
-    supernet = ofa_nets.OFAMobileNetV3(n_classes=N_CLASSES, width_mult=1.2, ks_list=[3, 5, 7],
-                                       expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])
+    supernet = ofa_nets.OFAMobileNetV3(
+        n_classes=N_CLASSES, width_mult=1.2, ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]
+    )
     supernet.set_active_subnet(ks=3, e=3, d=2)
     subnet = supernet.get_active_subnet(preserve_weight=True)
     bn = next(m for m in subnet.modules() if isinstance(m, nn.BatchNorm2d))

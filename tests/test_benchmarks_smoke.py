@@ -27,8 +27,9 @@ def test_sample_efficiency_smoke(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     plot = tmp_path / "se.png"
-    summary = sample_efficiency.main(["--seeds", "1", "--ns", "10", "--population", "10", "--inner-evals", "300",
-                                      "--plot", str(plot)])
+    summary = sample_efficiency.main(
+        ["--seeds", "1", "--ns", "10", "--population", "10", "--inner-evals", "300", "--plot", str(plot)]
+    )
     assert set(summary["needed"][10]) == {"linas", "evolutionary", "random"}
     assert plot.stat().st_size > 0
 

@@ -62,6 +62,7 @@ def rows(path):
 
 def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_file, capsys):
     import matplotlib  # noqa: F401  (a dev dependency: fail, never skip)
+
     assert main(["search", str(config_file), *SMALL, "-o", "out"]) == 0
     out = capsys.readouterr().out
     assert "Pareto front:" in out and "top-1 accuracy (%)" in out and "MACs (M)" in out
@@ -154,6 +155,7 @@ def test_list_reads_the_registries(capsys):
 
 def test_plot_command(in_tmp, config_file, capsys):
     import matplotlib  # noqa: F401  (a dev dependency: fail, never skip)
+
     assert main(["search", str(config_file), *SMALL, "--no-plots", "-o", "out"]) == 0
     capsys.readouterr()
     assert main(["plot", "out/dynas_results.csv", "--metrics", "acc,macs", "-o", "plots"]) == 0

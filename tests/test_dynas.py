@@ -298,8 +298,9 @@ def test_initial_population_sets_when_predictors_take_over(in_tmp, monkeypatch, 
         return original(self, metric)
 
     monkeypatch.setattr(DyNAS, "create_predictor", recording)
-    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), population=population, num_evals=24,
-                       initial_population=initial))
+    agent = NAS(
+        config("synthetic_for_tests", ("acc", "macs"), population=population, num_evals=24, initial_population=initial)
+    )
     agent.search()
     assert fits[0] == first_fit  # the random first population (default 20, at most one population), then predictors
     assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 24
@@ -341,8 +342,16 @@ class Tiny(Synthetic):
 @pytest.mark.parametrize("initial", [None, 2])
 def test_a_search_space_smaller_than_the_budget_is_measured_once(in_tmp, tactic, initial):
     Tiny.calls = []
-    agent = NAS(config("tiny_for_tests", ("acc", "macs"), population=10, num_evals=30, search_tactic=tactic,
-                       initial_population=initial))
+    agent = NAS(
+        config(
+            "tiny_for_tests",
+            ("acc", "macs"),
+            population=10,
+            num_evals=30,
+            search_tactic=tactic,
+            initial_population=initial,
+        )
+    )
     agent.search()
     assert len(Tiny.calls) == len(set(Tiny.calls)) == len(agent.search_results)
     assert len(read_rows(agent.results_csv_path)) == len(Tiny.calls)

@@ -16,8 +16,12 @@ from neural_nas.supernets import create_supernet
 
 DATA = Path(__file__).resolve().parent / "data" / "dynast_ofa_mbv3_w1.0"  # a copy of shared/data (Apache-2.0)
 CSVS = sorted(DATA.glob("*.csv"))
-FAMILIES = ["ofa_mbv3_d234_e346_k357_w1.0", "ofa_mbv3_d234_e346_k357_w1.2", "ofa_proxyless_d234_e346_k357_w1.3",
-            "ofa_resnet50"]
+FAMILIES = [
+    "ofa_mbv3_d234_e346_k357_w1.0",
+    "ofa_mbv3_d234_e346_k357_w1.2",
+    "ofa_proxyless_d234_e346_k357_w1.3",
+    "ofa_resnet50",
+]
 
 
 def fvcore_macs(model: nn.Module, inputs: torch.Tensor) -> int:

@@ -36,8 +36,11 @@ def test_registered_with_mbv3_genes() -> None:
     assert NAME in supernet_registry.names()
     supernet = create_supernet(NAME)
     assert isinstance(supernet, OFADigitsSuperNetwork) and supernet.name == NAME
-    assert supernet.encoding.params == {"ks": {"count": 12, "vars": [3, 5, 7]}, "e": {"count": 12, "vars": [3, 4, 6]},
-                                        "d": {"count": 4, "vars": [1, 2, 3]}}
+    assert supernet.encoding.params == {
+        "ks": {"count": 12, "vars": [3, 5, 7]},
+        "e": {"count": 12, "vars": [3, 4, 6]},
+        "d": {"count": 4, "vars": [1, 2, 3]},
+    }
     assert set(supernet.metrics) == {"accuracy_top1", "macs", "params", "latency"}
     assert supernet.image_size == 32
     assert type(supernet).measure is not SuperNetwork.measure  # its data are built in
@@ -117,15 +120,16 @@ def test_exact_metrics_match_counting(loaded: OFADigitsSuperNetwork) -> None:
 def test_measuring_leaves_global_rngs_alone(loaded: OFADigitsSuperNetwork) -> None:
     torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()[1].copy()
     fresh = create_supernet(NAME)  # loads itself on first measurement
-    fresh.measure(loaded.encoding.vector_to_dict(loaded.encoding.random_vectors(1, 5)[0]),
-                  ["accuracy_top1", "latency"])
+    fresh.measure(loaded.encoding.vector_to_dict(loaded.encoding.random_vectors(1, 5)[0]), ["accuracy_top1", "latency"])
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], numpy_state)
 
 
 def test_ckpt_path_overrides_and_random_init(tmp_path: Path, loaded: OFADigitsSuperNetwork) -> None:
-    state = {k: torch.zeros_like(v) if k.endswith("classifier.linear.weight") else v
-             for k, v in loaded.model.state_dict().items()}
+    state = {
+        k: torch.zeros_like(v) if k.endswith("classifier.linear.weight") else v
+        for k, v in loaded.model.state_dict().items()
+    }
     path = tmp_path / "other.pt"
     torch.save(state, path)
     other = create_supernet(NAME)

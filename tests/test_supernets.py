@@ -20,12 +20,58 @@ SPECS = {
     "ofa_proxyless_d234_e346_k357_w1.3": {"ks": (20, [3, 5, 7]), "e": (20, [3, 4, 6]), "d": (5, [2, 3, 4])},
     "ofa_resnet50": {"d": (5, [0, 1, 2]), "e": (18, [0.2, 0.25, 0.35]), "w": (6, [0, 1, 2])},
 }
-SPEC_VECTOR = [1, 2, 2, 2, 2, 2, 1, 2, 0, 2, 1, 1, 0, 0, 1, 1, 2, 2, 1, 0,
-               1, 1, 2, 1, 0, 1, 0, 2, 2, 2, 0, 0, 2, 2, 2, 2, 1, 1, 2, 1,
-               2, 0, 2, 0, 0]
-SPEC_DICT = {"ks": [5, 7, 7, 7, 7, 7, 5, 7, 3, 7, 5, 5, 3, 3, 5, 5, 7, 7, 5, 3],
-             "e": [4, 4, 6, 4, 3, 4, 3, 6, 6, 6, 3, 3, 6, 6, 6, 6, 4, 4, 6, 4],
-             "d": [4, 2, 4, 2, 2]}
+SPEC_VECTOR = [
+    1,
+    2,
+    2,
+    2,
+    2,
+    2,
+    1,
+    2,
+    0,
+    2,
+    1,
+    1,
+    0,
+    0,
+    1,
+    1,
+    2,
+    2,
+    1,
+    0,
+    1,
+    1,
+    2,
+    1,
+    0,
+    1,
+    0,
+    2,
+    2,
+    2,
+    0,
+    0,
+    2,
+    2,
+    2,
+    2,
+    1,
+    1,
+    2,
+    1,
+    2,
+    0,
+    2,
+    0,
+    0,
+]
+SPEC_DICT = {
+    "ks": [5, 7, 7, 7, 7, 7, 5, 7, 3, 7, 5, 5, 3, 3, 5, 5, 7, 7, 5, 3],
+    "e": [4, 4, 6, 4, 3, 4, 3, 6, 6, 6, 3, 3, 6, 6, 6, 6, 4, 4, 6, 4],
+    "d": [4, 2, 4, 2, 2],
+}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -123,8 +169,10 @@ def test_base_class_defaults() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, neural_nas.supernets as s; assert len(s.supernet_registry.names()) >= 4; "
-            "print('torch' in sys.modules, 'ofa' in sys.modules)")
+    code = (
+        "import sys, neural_nas.supernets as s; assert len(s.supernet_registry.names()) >= 4; "
+        "print('torch' in sys.modules, 'ofa' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

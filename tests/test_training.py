@@ -43,8 +43,13 @@ def train_section(dataset=None, **top):
 
 
 def eval_section(dataset=None, topk=1, **accuracy):
-    return {"accuracy": {"metric": {"topk": topk},
-                         "dataloader": {"batch_size": 8, "dataset": dataset or dummy_set()}, **accuracy}}
+    return {
+        "accuracy": {
+            "metric": {"topk": topk},
+            "dataloader": {"batch_size": 8, "dataset": dataset or dummy_set()},
+            **accuracy,
+        }
+    }
 
 
 class Linear(torch.nn.Module):
@@ -69,8 +74,14 @@ def linear(seed=0, **kwargs):
 def digits_cnn():
     torch.manual_seed(0)
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(16 * 4 * 4, 10))
+        torch.nn.Conv2d(1, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16 * 4 * 4, 10),
+    )
 
 
 # --- datasets ---------------------------------------------------------------------------------------------------
@@ -110,8 +121,9 @@ def test_image_folder_dataset(tmp_path):
     assert raw[0][0].shape == (3, 10, 12) and float(raw[0][0][0].min()) == 1.0  # ToTensor only: red is 1.0
     # The red/blue classes are told apart by a fixed "model" that scores the red and blue channel means.
     section = eval_section({"ImageFolder": {"root": str(tmp_path), "image_size": 8}})
-    score = build_eval_func(section)(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                                         _FixedLinear([[1.0, 0, 0], [0, 0, 1.0]])))
+    score = build_eval_func(section)(
+        torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), _FixedLinear([[1.0, 0, 0], [0, 0, 1.0]]))
+    )
     assert score == 1.0
 
 
@@ -160,14 +172,29 @@ def test_user_registered_dataset_is_checked_against_its_signature(monkeypatch):
 # --- optimizers and criteria ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "settings", "cls", "expected"), [
-    ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}, torch.optim.SGD,
-     {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
-    ("Adam", {"learning_rate": "1e-3", "beta_1": 0.8, "epsilon": 1e-7}, torch.optim.Adam,
-     {"lr": 1e-3, "betas": (0.8, 0.999), "eps": 1e-7, "weight_decay": 0.0}),
-    ("adamw", {"learning_rate": 0.002, "weight_decay": 0.05, "betas": [0.85, 0.99]}, torch.optim.AdamW,
-     {"lr": 0.002, "betas": (0.85, 0.99), "weight_decay": 0.05}),
-])
+@pytest.mark.parametrize(
+    ("name", "settings", "cls", "expected"),
+    [
+        (
+            "SGD",
+            {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
+            torch.optim.SGD,
+            {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
+        ),
+        (
+            "Adam",
+            {"learning_rate": "1e-3", "beta_1": 0.8, "epsilon": 1e-7},
+            torch.optim.Adam,
+            {"lr": 1e-3, "betas": (0.8, 0.999), "eps": 1e-7, "weight_decay": 0.0},
+        ),
+        (
+            "adamw",
+            {"learning_rate": 0.002, "weight_decay": 0.05, "betas": [0.85, 0.99]},
+            torch.optim.AdamW,
+            {"lr": 0.002, "betas": (0.85, 0.99), "weight_decay": 0.05},
+        ),
+    ],
+)
 def test_each_optimizer_maps_reference_keys_and_trains(name, settings, cls, expected):
     optimizer = build_entry(optimizer_registry, name, settings, "o", [torch.nn.Parameter(torch.zeros(1))])
     assert type(optimizer) is cls
@@ -231,13 +258,16 @@ def test_same_seed_same_weights_and_global_rng_untouched():
     assert torch.equal(first.fc.weight, second.fc.weight) and torch.equal(first.fc.weight, weights[0])
 
 
-@pytest.mark.parametrize(("top", "calls"), [
-    ({"epoch": 2, "iteration": 3}, 6),  # 16 samples / batch 4 = 4 batches, capped at 3
-    ({"epoch": 2, "iteration": -1}, 8),
-    ({"start_epoch": 1, "end_epoch": 4}, 12),
-    ({}, 4),  # default: one epoch
-    ({"epoch": 1, "iteration": 10}, 4),
-])
+@pytest.mark.parametrize(
+    ("top", "calls"),
+    [
+        ({"epoch": 2, "iteration": 3}, 6),  # 16 samples / batch 4 = 4 batches, capped at 3
+        ({"epoch": 2, "iteration": -1}, 8),
+        ({"start_epoch": 1, "end_epoch": 4}, 12),
+        ({}, 4),  # default: one epoch
+        ({"epoch": 1, "iteration": 10}, 4),
+    ],
+)
 def test_epochs_and_iteration_cap(top, calls):
     section = train_section()
     section.pop("epoch")
@@ -296,8 +326,11 @@ _DELETE = object()
 BAD_TRAIN = [
     (_set("optimizer", {"SDG": {"learning_rate": 0.1}}), "train.optimizer", "did you mean 'sgd'"),
     (_set("optimizer.SGD.lr", 0.1), "train.optimizer.SGD.lr", "did you mean 'learning_rate'"),
-    (_set("optimizer.SGD.learning_rate", "fast"), "train.optimizer.SGD.learning_rate",
-     "a number in the range (0.0, inf)"),
+    (
+        _set("optimizer.SGD.learning_rate", "fast"),
+        "train.optimizer.SGD.learning_rate",
+        "a number in the range (0.0, inf)",
+    ),
     (_set("optimizer.SGD.learning_rate", -0.1), "train.optimizer.SGD.learning_rate", "(0.0, inf)"),
     (_set("optimizer.SGD.nesterov", "yes"), "train.optimizer.SGD.nesterov", "true or false"),
     (_set("optimizer", {"SGD": {"learning_rate": 0.1, "nesterov": True}}), "train.optimizer.SGD.nesterov", "momentum"),
@@ -305,8 +338,11 @@ BAD_TRAIN = [
     (_set("optimizer", {"Adam": {"betas": [0.9, 0.99], "beta_1": 0.9}}), "train.optimizer.Adam.betas", "beta_1"),
     (_set("optimizer", {"Adam": {}, "SGD": {}}), "train.optimizer", "exactly one"),
     (_set("criterion", {"CrossEntropy": {}}), "train.criterion", "did you mean 'crossentropyloss'"),
-    (_set("criterion.CrossEntropyLoss.reduction", "avg"), "train.criterion.CrossEntropyLoss.reduction",
-     "one of 'none', 'mean', 'sum'"),
+    (
+        _set("criterion.CrossEntropyLoss.reduction", "avg"),
+        "train.criterion.CrossEntropyLoss.reduction",
+        "one of 'none', 'mean', 'sum'",
+    ),
     (_set("dataloader", _DELETE), "train.dataloader", "required"),
     (_set("dataloader.dataset", _DELETE), "train.dataloader.dataset", "required"),
     (_set("dataloader.batch_size", 0), "train.dataloader.batch_size", "an int in the range [1, inf)"),
@@ -314,18 +350,36 @@ BAD_TRAIN = [
     (_set("dataloader.shuffle", 1), "train.dataloader.shuffle", "true or false"),
     (_set("dataloader.batchsize", 4), "train.dataloader.batchsize", "did you mean 'batch_size'"),
     (_set("dataloader.dataset", {"dumy": {"shape": [4, 4]}}), "train.dataloader.dataset", "did you mean 'dummy'"),
-    (_set("dataloader.dataset", {"dummy": {"shape": [0, 4]}}), "train.dataloader.dataset.dummy.shape",
-     "each an int in the range [1, inf)"),
-    (_set("dataloader.dataset", {"dummy": {"shape": [4, 4], "low": 2, "high": 1}}),
-     "train.dataloader.dataset.dummy.high", ">= low"),
-    (_set("dataloader.dataset", {"dummy": {"shape": [4, 4], "label": False}}), "train.dataloader.dataset.dummy",
-     "label: true"),
-    (_set("dataloader.dataset", {"digits": {"split": "val"}}), "train.dataloader.dataset.digits.split",
-     "one of 'train', 'test', 'all'"),
-    (_set("dataloader.dataset", {"digits": {"test_size": 1.5}}), "train.dataloader.dataset.digits.test_size",
-     "(0.0, 1.0)"),
-    (_set("dataloader.dataset", {"ImageFolder": {"root": "/no/such/dir"}}),
-     "train.dataloader.dataset.ImageFolder.root", "existing directory"),
+    (
+        _set("dataloader.dataset", {"dummy": {"shape": [0, 4]}}),
+        "train.dataloader.dataset.dummy.shape",
+        "each an int in the range [1, inf)",
+    ),
+    (
+        _set("dataloader.dataset", {"dummy": {"shape": [4, 4], "low": 2, "high": 1}}),
+        "train.dataloader.dataset.dummy.high",
+        ">= low",
+    ),
+    (
+        _set("dataloader.dataset", {"dummy": {"shape": [4, 4], "label": False}}),
+        "train.dataloader.dataset.dummy",
+        "label: true",
+    ),
+    (
+        _set("dataloader.dataset", {"digits": {"split": "val"}}),
+        "train.dataloader.dataset.digits.split",
+        "one of 'train', 'test', 'all'",
+    ),
+    (
+        _set("dataloader.dataset", {"digits": {"test_size": 1.5}}),
+        "train.dataloader.dataset.digits.test_size",
+        "(0.0, 1.0)",
+    ),
+    (
+        _set("dataloader.dataset", {"ImageFolder": {"root": "/no/such/dir"}}),
+        "train.dataloader.dataset.ImageFolder.root",
+        "existing directory",
+    ),
     (_set("epoch", 0), "train.epoch", "null or an int in the range [1, inf)"),
     (_set("epochs", 2), "train.epochs", "did you mean 'epoch'"),
     (_set("end_epoch", 3), "train.epoch", "end_epoch - start_epoch"),
@@ -348,11 +402,17 @@ BAD_EVAL = [
     (_set("accuracy", _DELETE), "evaluation.accuracy", "required"),
     (_set("accuracy.metric", {"topk": 0}), "evaluation.accuracy.metric.topk", "an int in the range [1, inf)"),
     (_set("accuracy.metric", {"top_k": 1}), "evaluation.accuracy.metric.top_k", "did you mean 'topk'"),
-    (_set("accuracy.dataloader.batch_size", -1), "evaluation.accuracy.dataloader.batch_size",
-     "an int in the range [1, inf)"),
+    (
+        _set("accuracy.dataloader.batch_size", -1),
+        "evaluation.accuracy.dataloader.batch_size",
+        "an int in the range [1, inf)",
+    ),
     (_set("accuracy.dataloader", "digits"), "evaluation.accuracy.dataloader", "a mapping"),
-    (_set("accuracy.dataloader.dataset", {"digits": {"seed": "x"}}),
-     "evaluation.accuracy.dataloader.dataset.digits.seed", "an int"),
+    (
+        _set("accuracy.dataloader.dataset", {"digits": {"seed": "x"}}),
+        "evaluation.accuracy.dataloader.dataset.digits.seed",
+        "an int",
+    ),
 ]
 
 
@@ -366,8 +426,13 @@ def test_malformed_evaluation_section(mutate, key, message):
     assert message in str(err.value)
 
 
-PARAM_TABLE = {"n": integer(1, default=None), "lr": number(0.0, low_open=True), "mode": choice(("mean", "sum")),
-               "pair": number_pair(0.0, 1.0, default=None), "shape": int_list(1, default=[1])}
+PARAM_TABLE = {
+    "n": integer(1, default=None),
+    "lr": number(0.0, low_open=True),
+    "mode": choice(("mean", "sum")),
+    "pair": number_pair(0.0, 1.0, default=None),
+    "shape": int_list(1, default=[1]),
+}
 
 
 def test_param_conversions():
@@ -376,8 +441,20 @@ def test_param_conversions():
     assert type(parse_section({"lr": 2, "mode": "sum"}, PARAM_TABLE, "s")["lr"]) is float
 
 
-@pytest.mark.parametrize(("key", "value"), [("n", True), ("n", 0), ("n", 1.0), ("lr", float("inf")), ("lr", "nan"),
-                                            ("lr", False), ("mode", "avg"), ("pair", [0.5]), ("shape", [2, 0])])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("n", True),
+        ("n", 0),
+        ("n", 1.0),
+        ("lr", float("inf")),
+        ("lr", "nan"),
+        ("lr", False),
+        ("mode", "avg"),
+        ("pair", [0.5]),
+        ("shape", [2, 0]),
+    ],
+)
 def test_param_rejections(key, value):
     with pytest.raises(ConfigError) as err:
         parse_section({"lr": 0.1, "mode": "sum", key: value}, PARAM_TABLE, "s")

@@ -442,8 +442,11 @@ class _SearchState:
         proposed = np.asarray(vectors, dtype=np.int64).reshape(-1, self.encoding.n_genes)
         vectors = self.unmeasured(proposed)  # the driver, not each tactic, guarantees that nothing is measured twice
         if len(vectors) < len(proposed):
-            logger.warning("the %s tactic proposed %d sub-network(s) measured already or twice; not measured again",
-                           nas.conf.dynas.search_tactic, len(proposed) - len(vectors))
+            logger.warning(
+                "the %s tactic proposed %d sub-network(s) measured already or twice; not measured again",
+                nas.conf.dynas.search_tactic,
+                len(proposed) - len(vectors),
+            )
         for start in range(0, len(vectors), self.ranks.world_size):  # one sub-network per rank and round
             round_ = vectors[start : start + self.ranks.world_size]
             self.ranks.broadcast(round_)

@@ -133,25 +133,54 @@ KEYS: tuple[Key, ...] = (
     Key("nas.dynas.batch_size", _int_ge(1), 64, "Latency measurement batch size."),
     Key("nas.dynas.eval_batch_size", _int_ge(1), 64, "Accuracy evaluation batch size."),
     Key("nas.dynas.num_workers", Interval(int, 0, None, "left"), 20, "Data-loader worker processes."),
-    Key("nas.dynas.distributed", Boolean(), False, "Split each population across `torchrun` ranks (gloo on CPU, "
-        "NCCL on GPU); rank 0 owns the results file and the predictors. Without torchrun: one process."),
+    Key(
+        "nas.dynas.distributed",
+        Boolean(),
+        False,
+        "Split each population across `torchrun` ranks (gloo on CPU, "
+        "NCCL on GPU); rank 0 owns the results file and the predictors. Without torchrun: one process.",
+    ),
     Key("nas.dynas.test_fraction", Interval(float, 0, 1, "right"), 1.0, "Share of the validation set used, in (0, 1]."),
     # Beyond the reference's keys.
-    Key("nas.dynas.search_tactic", String(), "linas",
-        "`linas` (predictors in the loop), `evolutionary` (every individual measured) or `random`."),
-    Key("nas.dynas.initial_population", AnyOf(_int_ge(2), None), None,
+    Key(
+        "nas.dynas.search_tactic",
+        String(),
+        "linas",
+        "`linas` (predictors in the loop), `evolutionary` (every individual measured) or `random`.",
+    ),
+    Key(
+        "nas.dynas.initial_population",
+        AnyOf(_int_ge(2), None),
+        None,
         "Random sub-networks measured before the predictors are first fitted. Unset -> 20, or `population` if "
         "smaller (the reference measures a whole population first; fewer reach a good front with fewer measurements, "
-        "benchmarks/RESULTS.md)."),
-    Key("nas.dynas.inner_evals", AnyOf(_int_ge(1), None), None,
+        "benchmarks/RESULTS.md).",
+    ),
+    Key(
+        "nas.dynas.inner_evals",
+        AnyOf(_int_ge(1), None),
+        None,
         "Predicted evaluations of the evolutionary search per loop. Unset -> the super-network's (20,000 for OFA "
-        "MobileNetV3/ProxylessNAS, 5,000 for ResNet-50)."),
-    Key("nas.dynas.pretrained", Boolean(), True,
-        "Load the super-network's trained weights; false -> random initialisation (efficiency metrics, tests)."),
-    Key("nas.dynas.device", _opt_str, None, "Torch device of the measurements (`cpu`, `cuda`, `cuda:1`). Unset -> "
-        "`cuda` when available, else `cpu`."),
-    Key("nas.dynas.calibration_size", _int_ge(1), 2000,
-        "Images of `train/` used to recalibrate BatchNorm statistics before each accuracy measurement."),
+        "MobileNetV3/ProxylessNAS, 5,000 for ResNet-50).",
+    ),
+    Key(
+        "nas.dynas.pretrained",
+        Boolean(),
+        True,
+        "Load the super-network's trained weights; false -> random initialisation (efficiency metrics, tests).",
+    ),
+    Key(
+        "nas.dynas.device",
+        _opt_str,
+        None,
+        "Torch device of the measurements (`cpu`, `cuda`, `cuda:1`). Unset -> `cuda` when available, else `cpu`.",
+    ),
+    Key(
+        "nas.dynas.calibration_size",
+        _int_ge(1),
+        2000,
+        "Images of `train/` used to recalibrate BatchNorm statistics before each accuracy measurement.",
+    ),
     Key("nas.dynas.latency_warmup", Interval(int, 0, None, "left"), 10, "Untimed forward passes before timing."),
     Key("nas.dynas.latency_steps", _int_ge(1), 50, "Timed forward passes; latency is their mean (ms per batch)."),
 )

@@ -93,10 +93,22 @@ class AccuracyEvaluator:
     ``eval_batch_size`` is used for calibration batches too. On a GPU the cache is kept on the device.
     """
 
-    def __init__(self, dataset_path: str | Path, *, calibration_size: int = 2000, eval_batch_size: int = 64,
-                 num_workers: int = 0, test_fraction: float = 1.0, image_size: int = 224, resize: int = 256,
-                 device: str | torch.device = "cpu", seed: int | np.random.Generator | None = 42,
-                 cache_budget_mb: float = 512, calib_augment: bool = True, channels_last: bool | None = None) -> None:
+    def __init__(
+        self,
+        dataset_path: str | Path,
+        *,
+        calibration_size: int = 2000,
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+        test_fraction: float = 1.0,
+        image_size: int = 224,
+        resize: int = 256,
+        device: str | torch.device = "cpu",
+        seed: int | np.random.Generator | None = 42,
+        cache_budget_mb: float = 512,
+        calib_augment: bool = True,
+        channels_last: bool | None = None,
+    ) -> None:
         for key, value, allowed in (
             ("nas.dynas.calibration_size", calibration_size, Interval(int, 1, None, "left")),
             ("nas.dynas.eval_batch_size", eval_batch_size, Interval(int, 1, None, "left")),
@@ -137,8 +149,12 @@ class AccuracyEvaluator:
         train, val = list_images(train_dir, classes), list_images(val_dir, classes)
         for name, items in (("train", train), ("val", val)):
             if not items:
-                raise ConfigError("nas.dynas.dataset_path", str(self.dataset_path), _LAYOUT,
-                                  hint=f"no images found under {self.dataset_path / name}/<class>/")
+                raise ConfigError(
+                    "nas.dynas.dataset_path",
+                    str(self.dataset_path),
+                    _LAYOUT,
+                    hint=f"no images found under {self.dataset_path / name}/<class>/",
+                )
         # Independent streams: the val subset does not change with calibration_size.
         calib_rng, val_rng = (np.random.default_rng(s) for s in self._seeds)
         picked = np.sort(calib_rng.choice(len(train), size=min(self.calibration_size, len(train)), replace=False))
@@ -153,15 +169,33 @@ class AccuracyEvaluator:
         calib_bytes, val_bytes = nbytes(len(calib), self.image_size), nbytes(len(val_samples), self.image_size)
         cache_calib = calib_bytes <= budget
         cache_val = val_bytes <= budget - (calib_bytes if cache_calib else 0)
-        self._calib = BatchSource(ImageSet(calib, self.image_size, self.resize), self.eval_batch_size,
-                                  self.num_workers, cache_calib, self.device)
-        self._val = BatchSource(ImageSet(val_samples, self.image_size, self.resize), self.eval_batch_size,
-                                self.num_workers, cache_val, self.device)
+        self._calib = BatchSource(
+            ImageSet(calib, self.image_size, self.resize),
+            self.eval_batch_size,
+            self.num_workers,
+            cache_calib,
+            self.device,
+        )
+        self._val = BatchSource(
+            ImageSet(val_samples, self.image_size, self.resize),
+            self.eval_batch_size,
+            self.num_workers,
+            cache_val,
+            self.device,
+        )
         self.last_timings = {"prepare_s": time.perf_counter() - start}
-        logger.info("accuracy data: %d calibration images (%s, %.0f MB), %d validation images (%s, %.0f MB), "
-                    "%d classes, prepared in %.1f s", len(calib), "cached" if cache_calib else "streamed",
-                    calib_bytes / 2**20, len(val_samples), "cached" if cache_val else "streamed", val_bytes / 2**20,
-                    len(classes), self.last_timings["prepare_s"])
+        logger.info(
+            "accuracy data: %d calibration images (%s, %.0f MB), %d validation images (%s, %.0f MB), "
+            "%d classes, prepared in %.1f s",
+            len(calib),
+            "cached" if cache_calib else "streamed",
+            calib_bytes / 2**20,
+            len(val_samples),
+            "cached" if cache_val else "streamed",
+            val_bytes / 2**20,
+            len(classes),
+            self.last_timings["prepare_s"],
+        )
 
     @property
     def n_val(self) -> int:
@@ -201,8 +235,12 @@ class AccuracyEvaluator:
             middle = time.perf_counter()
             accuracy = top1_accuracy(model, ((self._normalize(x), y) for x, y in self._val))
         self.last_timings.update(recalibrate_s=middle - start, validate_s=time.perf_counter() - middle)
-        logger.debug("accuracy %.2f%% (recalibration %.2f s, validation %.2f s)", accuracy,
-                     self.last_timings["recalibrate_s"], self.last_timings["validate_s"])
+        logger.debug(
+            "accuracy %.2f%% (recalibration %.2f s, validation %.2f s)",
+            accuracy,
+            self.last_timings["recalibrate_s"],
+            self.last_timings["validate_s"],
+        )
         return accuracy
 
     def close(self) -> None:

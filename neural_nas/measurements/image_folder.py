@@ -108,15 +108,21 @@ class BatchSource:
         self.images: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None
         # Persistent workers: a streamed source is read once per sub-network; restarting workers each time is waste.
-        self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                 persistent_workers=num_workers > 0, pin_memory=device.type == "cuda")
+        self.loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            pin_memory=device.type == "cuda",
+        )
         if cache:
             self.images = torch.empty((len(dataset), 3, dataset.image_size, dataset.image_size), dtype=torch.uint8)
             self.labels = torch.empty(len(dataset), dtype=torch.int64)
             start = 0
             for images, labels in self.loader:
-                self.images[start:start + len(labels)] = images
-                self.labels[start:start + len(labels)] = labels
+                self.images[start : start + len(labels)] = images
+                self.labels[start : start + len(labels)] = labels
                 start += len(labels)
             # On a GPU the cache lives there, so batches need no host-to-device copy.
             self.images, self.labels = self.images.to(device), self.labels.to(device)
@@ -134,7 +140,7 @@ class BatchSource:
             yield from self.loader
             return
         for start in range(0, len(self.labels), self.batch_size):
-            yield self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+            yield self.images[start : start + self.batch_size], self.labels[start : start + self.batch_size]
 
 
 class Normalizer:

@@ -17,15 +17,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_latency(model: nn.Module, *, batch_size: int, image_size: int = 224, device: str | torch.device = "cpu",
-                    warmup: int = 10, steps: int = 50, seed: int = 0) -> tuple[float, float]:
+def measure_latency(
+    model: nn.Module,
+    *,
+    batch_size: int,
+    image_size: int = 224,
+    device: str | torch.device = "cpu",
+    warmup: int = 10,
+    steps: int = 50,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Milliseconds per forward pass of a ``[batch_size, 3, image_size, image_size]`` batch: ``(mean, std)``.
 
     The model is moved to ``device`` and put in eval mode; ``warmup`` untimed passes come first (allocator, kernel
     selection, caches), then ``steps`` timed ones. The input is fixed random data from a private ``torch.Generator``.
     """
-    for key, value, low in (("nas.dynas.batch_size", batch_size, 1), ("image_size", image_size, 1),
-                            ("warmup", warmup, 0), ("steps", steps, 1)):
+    for key, value, low in (
+        ("nas.dynas.batch_size", batch_size, 1),
+        ("image_size", image_size, 1),
+        ("warmup", warmup, 0),
+        ("steps", steps, 1),
+    ):
         Interval(int, low, None, "left").validate(key, value)
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)

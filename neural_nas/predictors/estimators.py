@@ -57,11 +57,14 @@ def _global_numpy_state_kept():
         np.random.set_state(state)
 
 
-def _select(candidates: dict[str, tuple[BaseEstimator, dict]], X: np.ndarray, y: np.ndarray, cv, scoring: str
-            ) -> tuple[str, BaseEstimator, dict[str, float]]:
+def _select(
+    candidates: dict[str, tuple[BaseEstimator, dict]], X: np.ndarray, y: np.ndarray, cv, scoring: str
+) -> tuple[str, BaseEstimator, dict[str, float]]:
     """Grid-search every candidate with the same folds and return (name, refitted best estimator, CV scores)."""
-    searches = {name: GridSearchCV(clone(est), grid, cv=cv, scoring=scoring).fit(X, y)
-                for name, (est, grid) in candidates.items()}
+    searches = {
+        name: GridSearchCV(clone(est), grid, cv=cv, scoring=scoring).fit(X, y)
+        for name, (est, grid) in candidates.items()
+    }
     scores = {name: float(s.best_score_) for name, s in searches.items()}
     best = max(scores, key=scores.get)
     return best, searches[best].best_estimator_, scores
@@ -89,10 +92,17 @@ class Predictor(RegressorMixin, BaseEstimator):
     negated MSE in units of the target's variance), ``y_mean_``, ``y_scale_``.
     """
 
-    def __init__(self, *, alphas: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0),
-                 svr_C: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0), svr_gamma: tuple[float, ...] = (0.25, 0.5, 1.0),
-                 svr_epsilon: float = 0.01, cv: int = 5, tune_rows: int = 500,
-                 seed: None | int | np.random.Generator = 0) -> None:
+    def __init__(
+        self,
+        *,
+        alphas: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0),
+        svr_C: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0),
+        svr_gamma: tuple[float, ...] = (0.25, 0.5, 1.0),
+        svr_epsilon: float = 0.01,
+        cv: int = 5,
+        tune_rows: int = 500,
+        seed: None | int | np.random.Generator = 0,
+    ) -> None:
         self.alphas = alphas
         self.svr_C = svr_C
         self.svr_gamma = svr_gamma
@@ -113,21 +123,29 @@ class Predictor(RegressorMixin, BaseEstimator):
             self.estimator_ = Ridge(alpha=1.0).fit(X, z)  # one row: predicts that row's value (z = 0) everywhere
             return self
         rng = as_generator(self.seed)
-        tune = rng.permutation(len(y))[:self.tune_rows]
+        tune = rng.permutation(len(y))[: self.tune_rows]
         folds = KFold(min(self.cv, len(tune)), shuffle=True, random_state=int(rng.integers(2**31)))
         variance = float(X.var())
         gamma_scale = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
         candidates = {
             "ridge": (Ridge(), {"alpha": list(self.alphas)}),
-            "svr": (SVR(kernel="rbf", epsilon=self.svr_epsilon),
-                    {"C": list(self.svr_C), "gamma": [g * gamma_scale for g in self.svr_gamma]}),
+            "svr": (
+                SVR(kernel="rbf", epsilon=self.svr_epsilon),
+                {"C": list(self.svr_C), "gamma": [g * gamma_scale for g in self.svr_gamma]},
+            ),
         }
         with threadpool_limits(1), _global_numpy_state_kept():
-            self.selected_, best, self.cv_scores_ = _select(candidates, X[tune], z[tune], folds,
-                                                            "neg_mean_squared_error")
+            self.selected_, best, self.cv_scores_ = _select(
+                candidates, X[tune], z[tune], folds, "neg_mean_squared_error"
+            )
             self.estimator_ = best if len(tune) == len(y) else clone(best).fit(X, z)
-        logger.debug("predictor fitted on %d rows: kept %s %s, CV scores %s", len(y), self.selected_,
-                     self.estimator_.get_params(), self.cv_scores_)
+        logger.debug(
+            "predictor fitted on %d rows: kept %s %s, CV scores %s",
+            len(y),
+            self.selected_,
+            self.estimator_.get_params(),
+            self.cv_scores_,
+        )
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -160,7 +178,8 @@ class ReferencePredictor(RegressorMixin, BaseEstimator):
             "svr": (SVR(kernel="rbf"), {"C": list(range(1, 101))}),
         }
         self.selected_, self.estimator_, self.cv_scores_ = _select(
-            candidates, X, y, KFold(min(self.cv, len(y))), "neg_mean_absolute_percentage_error")
+            candidates, X, y, KFold(min(self.cv, len(y))), "neg_mean_absolute_percentage_error"
+        )
         return self
 
     def predict(self, X) -> np.ndarray:

@@ -28,8 +28,9 @@ def _onehot(indices: np.ndarray, n_choices: int) -> np.ndarray:
     return hot.reshape(len(indices), -1).astype(np.float32)
 
 
-def _active_blocks(encoding: Encoding, vectors: np.ndarray, depth_param: str, block_params: tuple[str, ...],
-                   blocks_per_stage: int) -> np.ndarray:
+def _active_blocks(
+    encoding: Encoding, vectors: np.ndarray, depth_param: str, block_params: tuple[str, ...], blocks_per_stage: int
+) -> np.ndarray:
     """Boolean (rows, blocks): block ``b`` of stage ``s`` is active when its position in the stage is below depth[s]."""
     if vectors.ndim != 2 or vectors.shape[1] != encoding.n_genes:
         raise ValueError(f"expected vectors of {encoding.n_genes} genes; got shape {vectors.shape}")
@@ -39,15 +40,23 @@ def _active_blocks(encoding: Encoding, vectors: np.ndarray, depth_param: str, bl
     n_blocks = spec["count"] * blocks_per_stage
     for name in block_params:
         if name not in encoding.params or encoding.params[name]["count"] != n_blocks:
-            raise ValueError(f"block parameter {name!r} must have {spec['count']} stages x {blocks_per_stage} = "
-                             f"{n_blocks} genes in {encoding!r}")
+            raise ValueError(
+                f"block parameter {name!r} must have {spec['count']} stages x {blocks_per_stage} = "
+                f"{n_blocks} genes in {encoding!r}"
+            )
     depth = np.asarray(spec["vars"])[vectors[:, _gene_slice(encoding, depth_param)]]
     position = np.arange(n_blocks) % blocks_per_stage
     return position[None, :] < np.repeat(depth, blocks_per_stage, axis=1)
 
 
-def active_block_onehot(encoding: Encoding, vectors: np.ndarray, *, depth_param: str = "d",
-                        block_params: tuple[str, ...] = ("ks", "e"), blocks_per_stage: int = 4) -> np.ndarray:
+def active_block_onehot(
+    encoding: Encoding,
+    vectors: np.ndarray,
+    *,
+    depth_param: str = "d",
+    block_params: tuple[str, ...] = ("ks", "e"),
+    blocks_per_stage: int = 4,
+) -> np.ndarray:
     """One-hot of the block parameters with the genes of inactive blocks zeroed, then the one-hot of the depth genes.
 
     Same width as ``encoding.onehot`` when the encoding holds only these parameters (135 for OFA MobileNetV3).
@@ -65,9 +74,15 @@ def active_block_onehot(encoding: Encoding, vectors: np.ndarray, *, depth_param:
     return out[0] if vectors.ndim == 1 else out
 
 
-def active_block_features(encoding: Encoding, vectors: np.ndarray, *, depth_param: str = "d",
-                          block_params: tuple[str, ...] = ("ks", "e"), blocks_per_stage: int = 4,
-                          value_weight: float = 3.0) -> np.ndarray:
+def active_block_features(
+    encoding: Encoding,
+    vectors: np.ndarray,
+    *,
+    depth_param: str = "d",
+    block_params: tuple[str, ...] = ("ks", "e"),
+    blocks_per_stage: int = 4,
+    value_weight: float = 3.0,
+) -> np.ndarray:
     """`active_block_onehot`, then the chosen *values* of the same genes (inactive blocks 0) over the largest choice.
 
     The values carry the monotone trend that one-hot columns must learn one by one (a larger kernel, expansion or
@@ -79,8 +94,11 @@ def active_block_features(encoding: Encoding, vectors: np.ndarray, *, depth_para
     vectors = np.asarray(vectors, dtype=np.int64)
     rows = np.atleast_2d(vectors)
     active = _active_blocks(encoding, rows, depth_param, block_params, blocks_per_stage)
-    parts = [active_block_onehot(encoding, rows, depth_param=depth_param, block_params=block_params,
-                                 blocks_per_stage=blocks_per_stage)]
+    parts = [
+        active_block_onehot(
+            encoding, rows, depth_param=depth_param, block_params=block_params, blocks_per_stage=blocks_per_stage
+        )
+    ]
     for name in (*block_params, depth_param):
         choices = np.asarray(encoding.params[name]["vars"], dtype=np.float32)
         values = choices[rows[:, _gene_slice(encoding, name)]] / np.abs(choices).max()

@@ -72,8 +72,9 @@ class SuperNetwork:
                 record = ast.literal_eval(record)
             return self.encoding.vector_to_dict(self.encoding.dict_to_vector(record))
         except (ValueError, TypeError, SyntaxError) as err:
-            raise ConfigError("Sub-network", record, f"a sub-network of {self.name} ({self.encoding.params})",
-                              hint=str(err)) from err
+            raise ConfigError(
+                "Sub-network", record, f"a sub-network of {self.name} ({self.encoding.params})", hint=str(err)
+            ) from err
 
     def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
         """Optional: measure a sub-network yourself and return ``{metric: value}`` for at least ``metrics``.

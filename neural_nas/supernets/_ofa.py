@@ -117,7 +117,7 @@ class OFASuperNetwork(SuperNetwork):
         start = 0
         for name, spec in self.encoding.params.items():
             if name == param:
-                return vectors[:, start:start + spec["count"]]
+                return vectors[:, start : start + spec["count"]]
             start += spec["count"]
         raise KeyError(param)
 

@@ -22,8 +22,10 @@ def input_shapes(net: nn.Module, modules: Sequence[nn.Module], image_size: int) 
     shapes: list[Any] = [None] * len(modules)
     handles = []
     for i, module in enumerate(modules):
+
         def hook(_m: nn.Module, args: tuple, i: int = i) -> None:
             shapes[i] = tuple(args[0].shape)
+
         handles.append(module.register_forward_pre_hook(hook))
     device = next(net.parameters()).device
     try:

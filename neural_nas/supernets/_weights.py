@@ -77,10 +77,13 @@ def resolve_checkpoint(filename: str, url: str | None, ckpt_path: str | None, *,
     elif not url:
         reason = "no download location is known"
     raise ConfigError(
-        CKPT_KEY, ckpt_path, "the path of a super-network checkpoint file",
+        CKPT_KEY,
+        ckpt_path,
+        "the path of a super-network checkpoint file",
         hint=f"No weights found for {filename!r} and {reason}. Put the file at {cached} (the folder is "
-             f"${CACHE_ENV}/supernets when the environment variable {CACHE_ENV} is set, else ~/.cache/neural_nas/"
-             f"supernets), or set {CKPT_KEY} to its path")
+        f"${CACHE_ENV}/supernets when the environment variable {CACHE_ENV} is set, else ~/.cache/neural_nas/"
+        f"supernets), or set {CKPT_KEY} to its path",
+    )
 
 
 def load_state_dict(path: Path) -> Mapping[str, Any]:
@@ -90,8 +93,12 @@ def load_state_dict(path: Path) -> Mapping[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ConfigError(CKPT_KEY, str(path), "a readable torch checkpoint (a state dict saved with torch.save)",
-                          hint=f"loading it failed: {err}") from err
+        raise ConfigError(
+            CKPT_KEY,
+            str(path),
+            "a readable torch checkpoint (a state dict saved with torch.save)",
+            hint=f"loading it failed: {err}",
+        ) from err
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -107,11 +114,16 @@ def load_weights(model: nn.Module, path: Path, description: str) -> None:
     expected = sum(not k.endswith("num_batches_tracked") for k in model.state_dict())
     found = sum(not k.endswith("num_batches_tracked") for k in state)
     if found < expected:
-        raise ConfigError(CKPT_KEY, str(path), f"a checkpoint of {description}",
-                          hint=f"it holds {found} tensors where the model has {expected}")
+        raise ConfigError(
+            CKPT_KEY,
+            str(path),
+            f"a checkpoint of {description}",
+            hint=f"it holds {found} tensors where the model has {expected}",
+        )
     try:
         # OFA's own load_state_dict renames legacy keys, asserts they exist and then loads strictly.
         model.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError, AssertionError) as err:
-        raise ConfigError(CKPT_KEY, str(path), f"a checkpoint of {description}",
-                          hint=f"its tensors do not fit: {str(err)[:500]}") from err
+        raise ConfigError(
+            CKPT_KEY, str(path), f"a checkpoint of {description}", hint=f"its tensors do not fit: {str(err)[:500]}"
+        ) from err

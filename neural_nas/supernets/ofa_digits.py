@@ -66,11 +66,13 @@ NOISE_STD, MAX_ROTATION, MAX_SCALE, MAX_SHIFT = 0.45, 35.0, 0.25, 0.2
 # Inputs: pixel / 16, then this mean and std (about those of the digits images upsampled to 32x32).
 PIXEL_MEAN, PIXEL_STD = 0.30, 0.38
 
-DIGITS_ENCODING = Encoding({
-    "ks": {"count": N_STAGES * max(D_LIST), "vars": KS_LIST},
-    "e": {"count": N_STAGES * max(D_LIST), "vars": E_LIST},
-    "d": {"count": N_STAGES, "vars": D_LIST},
-})
+DIGITS_ENCODING = Encoding(
+    {
+        "ks": {"count": N_STAGES * max(D_LIST), "vars": KS_LIST},
+        "e": {"count": N_STAGES * max(D_LIST), "vars": E_LIST},
+        "d": {"count": N_STAGES, "vars": D_LIST},
+    }
+)
 
 
 @functools.cache
@@ -91,20 +93,29 @@ def _network_class() -> type:
             first_conv = ConvLayer(3, STEM_WIDTH, kernel_size=3, stride=2, act_func="h_swish")
             first_block = ResidualBlock(
                 MBConvLayer(STEM_WIDTH, STEM_WIDTH, kernel_size=3, stride=1, expand_ratio=1, act_func="relu"),
-                IdentityLayer(STEM_WIDTH, STEM_WIDTH))
+                IdentityLayer(STEM_WIDTH, STEM_WIDTH),
+            )
             blocks, self.block_group_info, width = [first_block], [], STEM_WIDTH
             for out_width, stride, act, se in zip(STAGE_WIDTHS, STAGE_STRIDES, STAGE_ACTS, STAGE_SE):
                 self.block_group_info.append(list(range(len(blocks), len(blocks) + max(D_LIST))))
                 for i in range(max(D_LIST)):
                     s = stride if i == 0 else 1
-                    conv = DynamicMBConvLayer([width], [out_width], kernel_size_list=KS_LIST,
-                                              expand_ratio_list=E_LIST, stride=s, act_func=act, use_se=se)
+                    conv = DynamicMBConvLayer(
+                        [width],
+                        [out_width],
+                        kernel_size_list=KS_LIST,
+                        expand_ratio_list=E_LIST,
+                        stride=s,
+                        act_func=act,
+                        use_se=se,
+                    )
                     shortcut = IdentityLayer(width, width) if s == 1 and width == out_width else None
                     blocks.append(ResidualBlock(conv, shortcut))
                     width = out_width
             final_expand = ConvLayer(width, FINAL_EXPAND_WIDTH, kernel_size=1, act_func="h_swish")
-            feature_mix = ConvLayer(FINAL_EXPAND_WIDTH, LAST_WIDTH, kernel_size=1, bias=False, use_bn=False,
-                                    act_func="h_swish")
+            feature_mix = ConvLayer(
+                FINAL_EXPAND_WIDTH, LAST_WIDTH, kernel_size=1, bias=False, use_bn=False, act_func="h_swish"
+            )
             classifier = LinearLayer(LAST_WIDTH, n_classes, dropout_rate=0.0)
             MobileNetV3.__init__(self, first_conv, blocks, final_expand, feature_mix, classifier)
             self.set_bn_param(momentum=0.1, eps=1e-5)
@@ -126,8 +137,9 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32).reshape(-1, 8, 8)
-    x_train, x_test, y_train, y_test = train_test_split(x, y.astype(np.int64), test_size=TEST_FRACTION,
-                                                        random_state=SPLIT_SEED, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y.astype(np.int64), test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y
+    )
     return x_train, y_train, x_test, y_test
 
 
@@ -151,8 +163,9 @@ def distorted(images: np.ndarray | torch.Tensor, generator: torch.Generator) -> 
     x = F.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
     angle, scale = uniform(MAX_ROTATION) * math.pi / 180, 1 + uniform(MAX_SCALE)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, uniform(MAX_SHIFT)], 1),
-                         torch.stack([sin, cos, uniform(MAX_SHIFT)], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, uniform(MAX_SHIFT)], 1), torch.stack([sin, cos, uniform(MAX_SHIFT)], 1)], 1
+    )
     x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
     return ((x - PIXEL_MEAN) / PIXEL_STD).expand(-1, 3, -1, -1).contiguous()
 
@@ -193,8 +206,9 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
             return resolve_checkpoint(self.weights_file, None, ckpt_path, allow_download=False)
         return WEIGHTS_PATH if pretrained else None
 
-    def load(self, *, pretrained: bool = True, ckpt_path: str | None = None, device: str = "cpu",
-             download: bool = False) -> None:
+    def load(
+        self, *, pretrained: bool = True, ckpt_path: str | None = None, device: str = "cpu", download: bool = False
+    ) -> None:
         """As the OFA nets' `load`; the shipped weights are float16 (a small package) and load as float32."""
         if device != self._device:
             self._data = None  # prepared again on the new device
@@ -220,9 +234,11 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
             calib_x = distorted(x_train[calib], torch.Generator().manual_seed(CALIBRATION_SEED))
             test_x = distorted(x_test, torch.Generator().manual_seed(self.test_seed))
             # Channels-last: depthwise convolutions run about 3x faster so on CPU.
-            self._data = (calib_x.to(self._device, memory_format=torch.channels_last),
-                          test_x.to(self._device, memory_format=torch.channels_last),
-                          torch.as_tensor(y_test).to(self._device))
+            self._data = (
+                calib_x.to(self._device, memory_format=torch.channels_last),
+                test_x.to(self._device, memory_format=torch.channels_last),
+                torch.as_tensor(y_test).to(self._device),
+            )
         return self._data
 
     def accuracy(self, module: nn.Module) -> float:
@@ -265,9 +281,14 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
         if "latency" in metrics:
             from neural_nas.measurements.latency import measure_latency
 
-            out["latency"], _ = measure_latency(module, batch_size=self.latency_batch_size, image_size=IMAGE_SIZE,
-                                                device=self._device, warmup=self.latency_warmup,
-                                                steps=self.latency_steps)
+            out["latency"], _ = measure_latency(
+                module,
+                batch_size=self.latency_batch_size,
+                image_size=IMAGE_SIZE,
+                device=self._device,
+                warmup=self.latency_warmup,
+                steps=self.latency_steps,
+            )
         if "accuracy_top1" in metrics:
             out["accuracy_top1"] = self.accuracy(module)
         return out

@@ -20,11 +20,13 @@ from neural_nas.supernets.encoding import Encoding
 if TYPE_CHECKING:
     from torch import nn
 
-MBCONV_ENCODING = Encoding({
-    "ks": {"count": 20, "vars": [3, 5, 7]},
-    "e": {"count": 20, "vars": [3, 4, 6]},
-    "d": {"count": 5, "vars": [2, 3, 4]},
-})
+MBCONV_ENCODING = Encoding(
+    {
+        "ks": {"count": 20, "vars": [3, 5, 7]},
+        "e": {"count": 20, "vars": [3, 4, 6]},
+        "d": {"count": 5, "vars": [2, 3, 4]},
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,9 @@ class OFAMBConvSuperNetwork(OFASuperNetwork):
 
         # Inactive blocks zeroed, plus the active genes' scaled values: tau 0.93 vs 0.87 for plain one-hot on the
         # shared OFA MobileNetV3 data (benchmarks/predictor_quality.py).
-        return active_block_features(self.encoding, vectors, depth_param="d", block_params=("ks", "e"),
-                                     blocks_per_stage=self.blocks_per_stage)
+        return active_block_features(
+            self.encoding, vectors, depth_param="d", block_params=("ks", "e"), blocks_per_stage=self.blocks_per_stage
+        )
 
     def subnet_record(self, subnet: dict) -> dict:
         plain = super().subnet_record(subnet)
@@ -71,7 +74,7 @@ class OFAMBConvSuperNetwork(OFASuperNetwork):
         net = meta_supernet(self)
         n_blocks = self.encoding.params["ks"]["count"]
         ks_vars, e_vars = self.encoding.params["ks"]["vars"], self.encoding.params["e"]["vars"]
-        elastic = list(net.blocks[1:1 + n_blocks])
+        elastic = list(net.blocks[1 : 1 + n_blocks])
         # Deepest configuration, so every elastic block runs and reports its input shape.
         net.set_active_subnet(**self._subnet_kwargs(self.encoding.vector_to_dict(self.encoding.cardinalities - 1)))
         shapes = input_shapes(net, elastic, self.image_size)
@@ -91,11 +94,13 @@ class OFAMBConvSuperNetwork(OFASuperNetwork):
         ref = np.zeros((1, self.encoding.n_genes), dtype=np.int64)
         net.set_active_subnet(**self._subnet_kwargs(self.encoding.vector_to_dict(ref[0])))
         full_macs, full_params = VariantCounter((self.image_size, self.image_size))(
-            net.get_active_subnet(preserve_weight=False), 3)
+            net.get_active_subnet(preserve_weight=False), 3
+        )
         partial = BlockTables(0, 0, macs, params)
         ref_blocks = self._exact_from_tables(partial, ref)
-        return BlockTables(full_macs - int(ref_blocks["macs"][0]), full_params - int(ref_blocks["params"][0]),
-                           macs, params)
+        return BlockTables(
+            full_macs - int(ref_blocks["macs"][0]), full_params - int(ref_blocks["params"][0]), macs, params
+        )
 
     def _exact_from_tables(self, tables: BlockTables, vectors: np.ndarray) -> dict[str, np.ndarray]:
         ks, e = self._genes(vectors, "ks"), self._genes(vectors, "e")
@@ -114,8 +119,15 @@ class _OFAMobileNetV3(OFAMBConvSuperNetwork):
     def build(self) -> nn.Module:
         from ofa.imagenet_classification.elastic_nn.networks import OFAMobileNetV3
 
-        return OFAMobileNetV3(n_classes=1000, bn_param=(0.1, 1e-5), dropout_rate=0, width_mult=self.width_mult,
-                              ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])
+        return OFAMobileNetV3(
+            n_classes=1000,
+            bn_param=(0.1, 1e-5),
+            dropout_rate=0,
+            width_mult=self.width_mult,
+            ks_list=[3, 5, 7],
+            expand_ratio_list=[3, 4, 6],
+            depth_list=[2, 3, 4],
+        )
 
 
 @supernet_registry("ofa_mbv3_d234_e346_k357_w1.0")

@@ -27,8 +27,14 @@ class OFAProxylessW13(OFAMBConvSuperNetwork):
         from ofa.imagenet_classification.elastic_nn.networks import OFAProxylessNASNets
 
         # bn_param left at OFA's default (momentum 0.1, eps 1e-3): the published weights were trained with it.
-        return OFAProxylessNASNets(n_classes=1000, dropout_rate=0, width_mult=1.3, ks_list=[3, 5, 7],
-                                   expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4])
+        return OFAProxylessNASNets(
+            n_classes=1000,
+            dropout_rate=0,
+            width_mult=1.3,
+            ks_list=[3, 5, 7],
+            expand_ratio_list=[3, 4, 6],
+            depth_list=[2, 3, 4],
+        )
 
     def _subnet_kwargs(self, subnet: dict) -> dict[str, list]:
         kwargs = super()._subnet_kwargs(subnet)

@@ -47,11 +47,13 @@ class ResNetTables:
 class OFAResNet50(OFASuperNetwork):
     name = "ofa_resnet50"
     inner_evals = 5000  # the reference's budget for ResNet-50
-    encoding = Encoding({
-        "d": {"count": 5, "vars": [0, 1, 2]},
-        "e": {"count": 18, "vars": [0.2, 0.25, 0.35]},
-        "w": {"count": 6, "vars": [0, 1, 2]},
-    })
+    encoding = Encoding(
+        {
+            "d": {"count": 5, "vars": [0, 1, 2]},
+            "e": {"count": 18, "vars": [0.2, 0.25, 0.35]},
+            "w": {"count": 6, "vars": [0, 1, 2]},
+        }
+    )
     weights_file = _WEIGHTS
     # OFA publishes these weights on Google Drive only; an HTML answer is detected and reported as a failed download.
     weights_url: Any = "https://drive.google.com/uc?export=download&id=1xy6VIPEHXqbbqNu3xEZUxhp5FbTVs5cQ"
@@ -59,8 +61,14 @@ class OFAResNet50(OFASuperNetwork):
     def build(self) -> nn.Module:
         from ofa.imagenet_classification.elastic_nn.networks import OFAResNets
 
-        return OFAResNets(n_classes=1000, bn_param=(0.1, 1e-5), dropout_rate=0, depth_list=[0, 1, 2],
-                          expand_ratio_list=[0.2, 0.25, 0.35], width_mult_list=[0.65, 0.8, 1.0])
+        return OFAResNets(
+            n_classes=1000,
+            bn_param=(0.1, 1e-5),
+            dropout_rate=0,
+            depth_list=[0, 1, 2],
+            expand_ratio_list=[0.2, 0.25, 0.35],
+            width_mult_list=[0.65, 0.8, 1.0],
+        )
 
     def subnet_record(self, subnet: dict) -> dict:
         return {**super().subnet_record(subnet), "r": [self.image_size]}
@@ -112,8 +120,18 @@ class OFAResNet50(OFASuperNetwork):
         count = VariantCounter(())
         for w, cin in enumerate(net.classifier.in_features_list):
             head[w] = count(net.classifier.get_active_subnet(cin, preserve_weight=False), cin)
-        return ResNetTables(t0, t1, t2, blocks, head, stage, position, np.array([len(groups[s]) for s in stage]),
-                            in_gene, max(self.encoding.params["d"]["vars"]))
+        return ResNetTables(
+            t0,
+            t1,
+            t2,
+            blocks,
+            head,
+            stage,
+            position,
+            np.array([len(groups[s]) for s in stage]),
+            in_gene,
+            max(self.encoding.params["d"]["vars"]),
+        )
 
     def _exact_from_tables(self, t: ResNetTables, vectors: np.ndarray) -> dict[str, np.ndarray]:
         d, e, w = self._values(vectors, "d"), self._genes(vectors, "e"), self._genes(vectors, "w")

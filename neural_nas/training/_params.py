@@ -74,11 +74,21 @@ def integer(low: int | None = None, high: int | None = None, *, default: Any = R
     return _checked(Interval(int, low, high, _closed(low is None, high is None)), default, after=int)
 
 
-def number(low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False,
-           default: Any = REQUIRED) -> Param:
+def number(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    default: Any = REQUIRED,
+) -> Param:
     # Unset bounds are infinite and open: a number must be finite.
-    interval = Interval(float, -math.inf if low is None else low, math.inf if high is None else high,
-                        _closed(low_open or low is None, high_open or high is None))
+    interval = Interval(
+        float,
+        -math.inf if low is None else low,
+        math.inf if high is None else high,
+        _closed(low_open or low is None, high_open or high is None),
+    )
     return _checked(interval, default, _yaml_float, float)
 
 
@@ -110,8 +120,9 @@ def number_pair(low: float, high: float, *, default: Any = REQUIRED) -> Param:
     def before(value: Any) -> Any:
         return [_yaml_float(v) for v in value] if isinstance(value, (list, tuple)) else value
 
-    return _checked(ListOf(Interval(float, low, high, "left"), 2, 2), default, before,
-                    lambda v: tuple(float(i) for i in v))
+    return _checked(
+        ListOf(Interval(float, low, high, "left"), 2, 2), default, before, lambda v: tuple(float(i) for i in v)
+    )
 
 
 def mapping(*, default: Any = REQUIRED, what: str = "a mapping") -> Param:
@@ -175,8 +186,9 @@ def parse_section(section: Any, table: Mapping[str, Param], path: str, *, open_k
     unknown = [k for k in section if k not in table]
     if unknown and not open_keys:
         key = unknown[0]
-        raise ConfigError(f"{path}.{key}", key, f"a known key (one of: {', '.join(table) or '(none)'})",
-                          did_you_mean(key, table))
+        raise ConfigError(
+            f"{path}.{key}", key, f"a known key (one of: {', '.join(table) or '(none)'})", did_you_mean(key, table)
+        )
     values: dict[str, Any] = {k: section[k] for k in unknown}
     for key, param in table.items():
         if key not in section:
@@ -198,11 +210,18 @@ def single_entry(section: Any, path: str, registry: Registry) -> tuple[str, Any]
     elif isinstance(section, Mapping) and len(section) == 1:
         name, kwargs = next(iter(section.items()))
     else:
-        raise ConfigError(path, section, f"a mapping with exactly one {registry.kind} name "
-                                         f"(one of: {', '.join(registry.names())}) and its settings")
+        raise ConfigError(
+            path,
+            section,
+            f"a mapping with exactly one {registry.kind} name (one of: {', '.join(registry.names())}) and its settings",
+        )
     if name not in registry:
-        raise ConfigError(path, name, f"one of the registered {registry.kind}s: {', '.join(registry.names())}",
-                          did_you_mean(str(name).lower(), registry.names()))
+        raise ConfigError(
+            path,
+            name,
+            f"one of the registered {registry.kind}s: {', '.join(registry.names())}",
+            did_you_mean(str(name).lower(), registry.names()),
+        )
     return name, kwargs
 
 
@@ -229,5 +248,6 @@ def call_checked(factory: functools.partial, path: str, *args: Any) -> Any:
         # Factories raise cross-field errors with their own key ("high"); put the full path in front.
         raise ConfigError(f"{path}.{err.key}", err.value, err.allowed, err.hint) from err
     except (TypeError, ValueError, OSError) as err:
-        raise ConfigError(path, dict(factory.keywords), f"settings the {factory.kind} {factory.entry!r} accepts",
-                          str(err)) from err
+        raise ConfigError(
+            path, dict(factory.keywords), f"settings the {factory.kind} {factory.entry!r} accepts", str(err)
+        ) from err

@@ -24,8 +24,14 @@ from neural_nas.training._params import boolean, choice, declare, int_list, inte
 dataset_registry: Registry = Registry("dataset", "dataloader.dataset")
 
 _DTYPES = {
-    "float32": torch.float32, "float16": torch.float16, "float64": torch.float64, "bfloat16": torch.bfloat16,
-    "int8": torch.int8, "uint8": torch.uint8, "int32": torch.int32, "int64": torch.int64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "int32": torch.int32,
+    "int64": torch.int64,
 }
 
 
@@ -36,8 +42,16 @@ class DummyDataset(Dataset):
     same whatever order it is read in. Labels are 0 (as in the reference) or, with ``num_classes``, uniform classes.
     """
 
-    def __init__(self, shape: list[int], low: float, high: float, dtype: torch.dtype, label: bool,
-                 num_classes: int | None, seed: int) -> None:
+    def __init__(
+        self,
+        shape: list[int],
+        low: float,
+        high: float,
+        dtype: torch.dtype,
+        label: bool,
+        num_classes: int | None,
+        seed: int,
+    ) -> None:
         self.length, self.sample_shape = shape[0], tuple(shape[1:])
         self.low, self.high, self.dtype = low, high, dtype
         self.label, self.num_classes, self.seed = label, num_classes, seed
@@ -59,11 +73,24 @@ class DummyDataset(Dataset):
 
 
 @dataset_registry("dummy")
-@declare(shape=int_list(1), low=number(default=0.0), high=number(default=1.0),
-         dtype=choice(_DTYPES, default="float32"), label=boolean(default=True),
-         num_classes=integer(1, default=None), seed=integer(0, default=0))
-def dummy(shape: list[int], low: float = 0.0, high: float = 1.0, dtype: str = "float32", label: bool = True,
-          num_classes: int | None = None, seed: int = 0) -> Dataset:
+@declare(
+    shape=int_list(1),
+    low=number(default=0.0),
+    high=number(default=1.0),
+    dtype=choice(_DTYPES, default="float32"),
+    label=boolean(default=True),
+    num_classes=integer(1, default=None),
+    seed=integer(0, default=0),
+)
+def dummy(
+    shape: list[int],
+    low: float = 0.0,
+    high: float = 1.0,
+    dtype: str = "float32",
+    label: bool = True,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> Dataset:
     if high < low:
         raise ConfigError("high", high, f"a number >= low ({low})")
     return DummyDataset(shape, low, high, _DTYPES[dtype], label, num_classes, seed)
@@ -96,8 +123,11 @@ def _digits_arrays() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataset_registry("digits")
-@declare(split=choice(("train", "test", "all"), default="train"),
-         test_size=number(0.0, 1.0, low_open=True, high_open=True, default=0.25), seed=integer(0, default=0))
+@declare(
+    split=choice(("train", "test", "all"), default="train"),
+    test_size=number(0.0, 1.0, low_open=True, high_open=True, default=0.25),
+    seed=integer(0, default=0),
+)
 def digits(split: str = "train", test_size: float = 0.25, seed: int = 0) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 images, 10 classes) as (1, 8, 8) floats in [0, 1].
 
@@ -110,6 +140,7 @@ def digits(split: str = "train", test_size: float = 0.25, seed: int = 0) -> Data
     full = TensorDataset(images, target)
     if split == "all":
         return Subset(full, list(range(len(full))))
-    train_idx, test_idx = train_test_split(np.arange(len(full)), test_size=test_size, random_state=seed,
-                                           stratify=target.numpy())
+    train_idx, test_idx = train_test_split(
+        np.arange(len(full)), test_size=test_size, random_state=seed, stratify=target.numpy()
+    )
     return Subset(full, sorted(int(i) for i in (train_idx if split == "train" else test_idx)))

@@ -84,8 +84,14 @@ class _Loader:
     num_workers: int
 
     def make(self, generator: torch.Generator | None = None) -> DataLoader:
-        return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle, drop_last=self.drop_last,
-                          num_workers=self.num_workers, generator=generator)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            drop_last=self.drop_last,
+            num_workers=self.num_workers,
+            generator=generator,
+        )
 
 
 def _build_loader(section: Any, path: str) -> _Loader:
@@ -99,12 +105,18 @@ def _build_loader(section: Any, path: str) -> _Loader:
         raise ConfigError(dataset_path, name, "a dataset with a length (map-style)") from err
     drop_last = cfg["last_batch"] == "no_rollover"  # as the reference: no_rollover drops a short last batch
     if size == 0 or drop_last and size < cfg["batch_size"]:
-        raise ConfigError(f"{path}.batch_size", cfg["batch_size"], f"at most the dataset's {size} samples "
-                          "(no batch would be produced)" if size else "used with a non-empty dataset")
+        raise ConfigError(
+            f"{path}.batch_size",
+            cfg["batch_size"],
+            f"at most the dataset's {size} samples (no batch would be produced)"
+            if size
+            else "used with a non-empty dataset",
+        )
     item = dataset[0]
     if not (isinstance(item, (tuple, list)) and len(item) == 2):
-        raise ConfigError(dataset_path, name, "a dataset whose items are (input, label) pairs",
-                          "a dummy dataset needs label: true")
+        raise ConfigError(
+            dataset_path, name, "a dataset whose items are (input, label) pairs", "a dummy dataset needs label: true"
+        )
     return _Loader(dataset, cfg["batch_size"], cfg["shuffle"], drop_last, cfg["num_workers"])
 
 
@@ -140,8 +152,9 @@ def _rng_devices(dev: torch.device) -> list[int]:
     return [dev.index or 0] if dev.type == "cuda" else []
 
 
-def build_train_func(train: Mapping[str, Any], *, device: str = "cpu",
-                     seed: int = 42) -> Callable[[torch.nn.Module], None]:
+def build_train_func(
+    train: Mapping[str, Any], *, device: str = "cpu", seed: int = 42
+) -> Callable[[torch.nn.Module], None]:
     """``train_func(model)`` training in place as the `train:` section says; raises ConfigError now if it is invalid."""
     cfg = parse_section(train, _TRAIN, "train")
     epochs, cap, frequency = _epochs(cfg), cfg["iteration"], cfg["frequency"]
@@ -210,8 +223,11 @@ def build_eval_func(evaluation: Mapping[str, Any], *, device: str = "cpu") -> Ca
                     break
                 logits = _logits(model(inputs.to(dev)))
                 if logits.ndim != 2 or logits.shape[1] < topk:
-                    raise ConfigError("evaluation.accuracy.metric.topk", topk,
-                                      f"at most the model's number of classes (output shape {tuple(logits.shape)})")
+                    raise ConfigError(
+                        "evaluation.accuracy.metric.topk",
+                        topk,
+                        f"at most the model's number of classes (output shape {tuple(logits.shape)})",
+                    )
                 labels = labels.to(dev)
                 hits = (logits.topk(topk, dim=1).indices == labels.unsqueeze(1)).any(dim=1)
                 correct, seen = correct + int(hits.sum()), seen + labels.numel()
