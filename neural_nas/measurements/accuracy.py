@@ -10,8 +10,9 @@ sub-network is calibrated on exactly the same pixels, which makes accuracies com
 ``calib_augment=False`` uses the evaluation transform instead. Validation: Resize ``resize`` / CenterCrop
 ``image_size`` / ImageNet mean-std on ``val/`` (or a fixed seeded ``test_fraction`` of it).
 
-On CPU the forward passes run in channels-last layout by default (about 1.7x faster for MobileNetV3 on x86); the
-model is converted for the measurement and back to the default layout afterwards.
+On CPU the forward passes run in channels-last layout by default, in which PyTorch's CPU convolutions run MobileNetV3
+faster (the evaluator's speed as a whole: benchmarks/RESULTS.md, 'Measurement speed'); the model is converted for the
+measurement and back to the default layout afterwards.
 """
 
 from __future__ import annotations

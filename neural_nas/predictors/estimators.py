@@ -73,7 +73,8 @@ def _select(
 class Predictor(RegressorMixin, BaseEstimator):
     """Ridge or RBF-SVR, whichever scores better in k-fold cross-validation (the reference's scheme), faster and better.
 
-    Differences from `ReferencePredictor`, each measured on real OFA MobileNetV3 data (benchmarks/predictor_quality.py):
+    Differences from `ReferencePredictor`; their effect on real OFA MobileNetV3 data is measured in
+    benchmarks/RESULTS.md, 'Metric predictors on the shared OFA MobileNetV3 data':
 
     - the target is standardised before fitting, so the SVR's ``epsilon`` tube and ``C`` mean the same for accuracy in
       percent, MACs or latency in ms (unscaled, the default 0.1 tube swallows much of the accuracy signal);
@@ -81,9 +82,12 @@ class Predictor(RegressorMixin, BaseEstimator):
       multiples of scikit-learn's ``'scale'`` heuristic, 1 / (n_features * X.var()), so they suit any feature width;
     - folds scored by mean squared error on the standardised target rather than MAPE;
     - hyperparameters tuned on at most ``tune_rows`` rows (a seeded random subset), then the kept model is refitted on
-      all rows, so a fit stays in seconds with thousands of measurements;
-    - BLAS limited to one thread while fitting: these matrices are small, and on a busy machine threaded BLAS made the
-      Ridge folds ~40x slower.
+      all rows, so the fit time stays nearly flat as measurements accumulate (benchmarks/RESULTS.md, 'Scaling of the
+      search overhead');
+    - BLAS limited to one thread while fitting: these matrices are small, so extra threads cost more in hand-off and
+      contention than they save, and on a busy machine threaded BLAS makes the many small fits far slower (the
+      reference configuration with and without one thread: benchmarks/RESULTS.md, 'Metric predictors on the shared
+      OFA MobileNetV3 data' and 'Search overhead of one loop').
 
     Give it the features from `active_block_features` (or `active_block_onehot`); any numeric matrix works.
     Fewer rows than ``cv`` folds use one fold per row; a single row predicts its value everywhere.
@@ -160,7 +164,9 @@ class ReferencePredictor(RegressorMixin, BaseEstimator):
 
     Ridge with ``alpha`` in 0.1, 0.2, ..., 10 and RBF-SVR (default gamma and epsilon) with ``C`` in 1, 2, ..., 100,
     each tuned by 5-fold `GridSearchCV` (unshuffled folds) scoring negative MAPE on the raw target, keeping the
-    better; used on plain one-hot features (`Encoding.onehot`). About 1,000 fits per call; no thread limit.
+    better; used on plain one-hot features (`Encoding.onehot`). (100 + 100) grid points x 5 folds: about 1,000 fits
+    per call; no thread limit (its fit time: benchmarks/RESULTS.md, 'Metric predictors on the shared OFA MobileNetV3
+    data').
     Fewer rows than folds use one fold per row.
     """
 

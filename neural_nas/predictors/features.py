@@ -87,8 +87,10 @@ def active_block_features(
 
     The values carry the monotone trend that one-hot columns must learn one by one (a larger kernel, expansion or
     depth gives a more accurate and more costly network), so far fewer samples are needed. ``value_weight`` sets their
-    share of the distance an RBF kernel sees; 3 was best on the measured OFA MobileNetV3 data
-    (benchmarks/predictor_quality.py).
+    share of the distance an RBF kernel sees; the default (chosen on the shared OFA MobileNetV3 data) weighs
+    them above the one-hot columns, so that the trend dominates the distance while the one-hot columns still separate
+    individual choices. The features' effect on predictor quality: benchmarks/RESULTS.md, 'Metric predictors on the
+    shared OFA MobileNetV3 data'.
     The choices of these parameters must be numbers. Width for OFA MobileNetV3: 135 + 45 = 180.
     """
     vectors = np.asarray(vectors, dtype=np.int64)

@@ -52,8 +52,8 @@ class OFAMBConvSuperNetwork(OFASuperNetwork):
         # Imported here: predictors may import the super-networks, not the other way round at import time.
         from neural_nas.predictors.features import active_block_features
 
-        # Inactive blocks zeroed, plus the active genes' scaled values: tau 0.93 vs 0.87 for plain one-hot on the
-        # shared OFA MobileNetV3 data (benchmarks/predictor_quality.py).
+        # Inactive blocks zeroed, plus the active genes' scaled values: the predictors rank sub-networks better than
+        # on plain one-hot (benchmarks/RESULTS.md, 'Metric predictors on the shared OFA MobileNetV3 data').
         return active_block_features(
             self.encoding, vectors, depth_param="d", block_params=("ks", "e"), blocks_per_stage=self.blocks_per_stage
         )
