@@ -115,6 +115,7 @@ class SurrogateMobileNetV3(OFAMobileNetV3W10):
 
     name = SURROGATE
     metrics = ("accuracy_top1", "macs", "params")
+    measures_itself = True  # measure() below gives every metric
     accuracy: ClassVar[SurrogateAccuracy | None] = None
 
     def load(self, *, pretrained: bool, ckpt_path: str | None, device: str, download: bool = True) -> None:

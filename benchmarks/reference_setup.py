@@ -58,7 +58,7 @@ def main() -> None:
     import pymoo.optimize
 
     from neural_nas import NAS, NASConfig
-    from neural_nas.approaches import dynas as dynas_module
+    from neural_nas.approaches.dynas import driver as driver_module
     from neural_nas.measurements import accuracy
     from neural_nas.supernets import _ofa
     from tests.image_data import make_image_folder
@@ -79,7 +79,7 @@ def main() -> None:
     timed(phases, "sub-network extraction", _ofa.OFASuperNetwork, "active_subnet")
     timed(phases, "MACs/params (tables)", _ofa.OFASuperNetwork, "exact_metrics")
     timed(phases, "super-network build + load", _ofa.OFASuperNetwork, "load")
-    timed(phases, "predictor fits", dynas_module.DyNAS, "create_predictor")
+    timed(phases, "predictor fits", driver_module.Driver, "fit_predictor")
     timed(phases, "inner evolutionary search", pymoo.optimize, "minimize")
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,6 +36,7 @@ class DigitsMLPSpace(SuperNetwork):
     name = "digits_mlp"
     encoding = Encoding({"width": {"count": 3, "vars": [8, 16, 32, 64]}, "active": {"count": 3, "vars": [0, 1]}})
     metrics = ("accuracy_top1", "params")
+    measures_itself = True  # measure() below gives every metric
 
     def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
         from sklearn.exceptions import ConvergenceWarning
@@ -80,7 +81,7 @@ def main() -> None:
 
 
 def _key(subnet: Mapping[str, Any]) -> tuple:
-    from neural_nas.nas.base import arch_key
+    from neural_nas.nas.study import arch_key
 
     return arch_key(subnet)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from neural_nas.errors import ConfigError
@@ -72,6 +73,15 @@ class Registry(Generic[T]):
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell wildcard, sorted."""
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern.lower()))
+
+    @contextmanager
+    def scoped(self) -> Iterator[Registry[T]]:
+        """``with registry.scoped():`` what is registered (or replaced) inside the block is undone when it ends."""
+        entries, aliases = dict(self._entries), dict(self._aliases)
+        try:
+            yield self
+        finally:
+            self._entries, self._aliases = entries, aliases
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):

@@ -24,11 +24,11 @@ from typing import Any
 
 import yaml
 
-from neural_nas.errors import ConfigError
+from neural_nas.errors import ConfigError, ResultsFileError
 
 logger = logging.getLogger("neural_nas")
 
-# `neural-nas search` with no config: Dynamic NAS on the embedded super-network, a few minutes on 2 CPU cores.
+# `neural-nas search` with no config: Dynamic NAS on the embedded super-network (its run time: benchmarks/RESULTS.md).
 DEFAULT_SUPERNET = "ofa_mbv3_digits"
 DEFAULT_OUTPUT_DIR = "neural_nas_results"
 DEFAULT_SEARCH: dict[str, Any] = {
@@ -38,7 +38,6 @@ DEFAULT_SEARCH: dict[str, Any] = {
         "dynas": {"supernet": DEFAULT_SUPERNET, "metrics": ["acc", "macs"], "population": 50, "num_evals": 200},
     }
 }
-RESULTS_CSV_NAME = "dynas_results.csv"
 PARETO_PNG = "pareto_front.png"
 HYPERVOLUME_PNG = "hypervolume.png"
 
@@ -78,21 +77,6 @@ def load_search_config(path: str | None, sets: Sequence[str] = ()) -> Any:
         key, value = parse_set(item)
         config.set(key, value)  # validated like any assignment: errors name the key
     return config
-
-
-def _approach(config: Any) -> str:
-    approach = config.nas.approach
-    return "basic" if approach is None or not str(approach).strip() else str(approach).strip().lower()
-
-
-def _refuse_basic(config: Any) -> None:
-    if _approach(config) == "basic":
-        raise UsageError(
-            "Basic NAS needs Python code: a model_builder (architecture dict -> torch.nn.Module) and usually "
-            "train/eval functions, which a YAML file cannot provide. Run it from Python: "
-            "NAS('config.yaml', search_space, model_builder).search() (see docs/basic_nas.md); "
-            "the command runs Dynamic NAS configs (nas.approach: dynas)."
-        )
 
 
 # -- output ---------------------------------------------------------------------------------------------------------
@@ -150,29 +134,21 @@ def _report(results: Any, written: dict[str, Path], folder: Path, plots: bool) -
 # -- commands -------------------------------------------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace) -> int:
     from neural_nas import NAS
+    from neural_nas.nas.factory import approach_class
     from neural_nas.plotting import load_results
     from neural_nas.results import write_atomic
 
     config = load_search_config(args.config, args.set)
-    _refuse_basic(config)
     out = Path(args.output_dir)
-    if _approach(config) == "dynas" and not config.is_set("nas.dynas.results_csv_path"):
-        config.set("nas.dynas.results_csv_path", str(out / RESULTS_CSV_NAME))
+    res_save_path = approach_class(config).prepare_command_line(config, out)  # or a ConfigError: not from YAML
     agent = NAS(config)  # every config error fails here, before anything is measured or written
     write_atomic(out / "config.yaml", yaml.safe_dump(config.to_dict(with_defaults=False), sort_keys=False))
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     with logging_redirect_tqdm(loggers=[logger]):
-        agent.search(res_save_path=None if _approach(config) == "dynas" else str(out))
-    csv_path = Path(config.dynas.results_csv_path) if _approach(config) == "dynas" else None
-    if csv_path is not None and csv_path.is_file():
-        results = load_results(csv_path, agent.metric_names)
-    else:
-        results = load_results(agent)
-    written = {"config that ran": out / "config.yaml"}
-    if csv_path is not None:
-        written["results CSV"] = csv_path
-    _report(results, written, out, plots=not args.no_plots)
+        agent.search(res_save_path=res_save_path)
+    written = {"config that ran": out / "config.yaml", "results": agent.results_path(res_save_path)}
+    _report(load_results(agent), written, out, plots=not args.no_plots)
     return 0
 
 
@@ -180,11 +156,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from neural_nas import NAS
 
     config = load_search_config(args.config, args.set)
-    NAS(config)  # the approach's own checks (super-network, metrics, algorithm for the objective count, ...)
-    print(f"{args.config}: valid (approach: {_approach(config)})")
+    agent = NAS(config)  # the approach's own checks (super-network, metrics, algorithm for the objective count, ...)
+    print(f"{args.config}: valid (approach: {config.nas.approach or 'basic'})")
     print(yaml.safe_dump({"nas": config.to_dict()["nas"]}, sort_keys=False).rstrip())
-    if _approach(config) == "basic":
-        print("note: Basic NAS runs from Python (it needs a model_builder); train:/evaluation: are checked at search")
+    try:
+        type(agent).prepare_command_line(copy.deepcopy(config), Path(DEFAULT_OUTPUT_DIR))
+    except ConfigError as err:
+        print(f"note: `neural-nas search` cannot run it ({type(agent).__name__}): {err.hint}")
     return 0
 
 
@@ -285,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a search",
         description=(
             "Run the search of a YAML config. Without one: Dynamic NAS of the embedded super-network "
-            f"{DEFAULT_SUPERNET} (accuracy vs MACs, a few minutes on 2 CPU cores). Running the same command again "
+            f"{DEFAULT_SUPERNET} (accuracy vs MACs, under a minute on 2 CPU cores). Running the same command again "
             "resumes from the results CSV."
         ),
     )
@@ -345,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for target in args.imports:
                 import_plugin(target)
             return args.func(args)
-        except (ConfigError, UsageError) as err:
+        except (ConfigError, ResultsFileError, UsageError) as err:
             print(f"neural-nas: error: {err}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

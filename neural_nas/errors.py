@@ -25,6 +25,24 @@ class ConfigError(NASError, ValueError):
         super().__init__(message)
 
 
+class ResultsFileError(NASError, ValueError):
+    """An earlier results file cannot be used: a corrupt line, an unknown column, or results of another search.
+
+    The message names the file (and line), what was found and what to do; nothing in the file is changed.
+    """
+
+    def __init__(self, where: str, found: Any, expected: str, hint: str = "") -> None:
+        self.where, self.found, self.expected, self.hint = where, found, expected, hint
+        message = f"{where}: expected {expected}; found {found!r}"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
+
+
+class PredictorError(NASError, ValueError):
+    """A metric predictor cannot be fitted (too few measurements of that metric so far)."""
+
+
 class MeasurementError(NASError, RuntimeError):
     """Measuring one architecture failed; carries the architecture that caused it."""
 

@@ -1,6 +1,9 @@
-"""Test helper: a cheap user-measured super-network (``synthetic_for_tests``) and a Dynamic NAS config for tests.
+"""Test helpers behind the shared fixtures of ``tests/conftest.py``: a cheap user-measured super-network
+(``synthetic_for_tests``), a Dynamic NAS config, and a Basic NAS search space with its model builder.
 
-Scripts the tests run in a subprocess (or under torchrun) import it too, with `ROOT` on ``PYTHONPATH``.
+Test modules reach them through the fixtures (``synthetic``, ``dynas_config``, ``model_builder``); module-level
+tables and the scripts the tests run in a subprocess (or under torchrun, with `ROOT` on ``PYTHONPATH``) import them
+as ``tests.synthetic_supernet`` (always that name: a second module object would register the class twice).
 """
 
 from pathlib import Path
@@ -8,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from neural_nas import NASConfig
-from neural_nas.nas.base import arch_key
+from neural_nas.nas.study import arch_key
 from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root
@@ -28,6 +31,7 @@ class Synthetic(SuperNetwork):
     name = "synthetic_for_tests"
     encoding = genes(6)
     metrics = ("accuracy_top1", "macs", "latency")
+    measures_itself = True  # measure() below gives every metric
     calls: list = []  # the arch_key of each measurement, in order
     fail_at: int | None = None  # the measurement with this number (from 1) raises "device lost"
 
@@ -66,3 +70,13 @@ def config(
     for key, value in (search or {}).items():
         setattr(c.nas.search, key, value)
     return c
+
+
+SPACE = {"width": [2, 4, 8], "depth": [1, 2, 3]}  # the Basic NAS search space of the tests: 9 architectures
+
+
+def build(arch):
+    """The Basic NAS model builder of the tests: ``depth`` Linear(width, width) layers (parameters grow with both)."""
+    import torch  # here, not at the top: the subprocess scripts that import this module do not all need torch
+
+    return torch.nn.Sequential(*[torch.nn.Linear(arch["width"], arch["width"]) for _ in range(arch["depth"])])

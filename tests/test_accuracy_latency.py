@@ -6,13 +6,13 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from image_data import make_image_folder
 from torch import nn
 from torchvision import datasets, transforms
 
 from neural_nas.errors import ConfigError
 from neural_nas.measurements.accuracy import AccuracyEvaluator, top1_accuracy
 from neural_nas.measurements.latency import measure_latency
+from tests.image_data import make_image_folder
 
 SMALL = {"image_size": 32, "resize": 36}
 N_CLASSES, N_TRAIN, N_VAL = 3, 4, 2

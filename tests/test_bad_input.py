@@ -2,10 +2,15 @@
 
 Every case has a setup (files written into the test's folder, earlier results among them) and an action. After the
 action fails, every file that existed before it is byte-identical: nothing already measured is lost or rewritten.
+The table covers every registry (a name that is not registered) and every file a results store reads (a corrupt one).
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import json
+import pkgutil
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,31 +22,25 @@ import pytest
 import torch
 import yaml
 
-from neural_nas import NAS, BasicNAS, NASConfig
-from neural_nas.errors import ConfigError
+import neural_nas.results
+from neural_nas import NAS, BasicNAS, NASConfig, nas_registry
+from neural_nas.errors import ConfigError, ResultsFileError
+from neural_nas.evolution import algorithm_registry
+from neural_nas.evolution.tactics import tactic_registry
+from neural_nas.measurements import metric_registry
 from neural_nas.nas.base import NASBase
+from neural_nas.results.csv_store import CsvStore, failures_path
 from neural_nas.results.dynast_csv import ResultsCsv
-from neural_nas.supernets import Encoding, SuperNetwork, create_supernet, supernet_registry
+from neural_nas.results.journal_store import JournalStore
+from neural_nas.results.store import ResultsStore
+from neural_nas.searchers import searcher_registry
+from neural_nas.supernets import create_supernet, supernet_registry
+from neural_nas.training import criterion_registry, dataset_registry, optimizer_registry
 from tests.image_data import make_image_folder
+from tests.synthetic_supernet import SPACE, Synthetic, build, config
 
 MBV3 = "ofa_mbv3_d234_e346_k357_w1.0"
-SPACE = {"width": [2, 4], "depth": [1, 2]}
-
-
-@supernet_registry("bad_input_synthetic")
-class Cheap(SuperNetwork):
-    name = "bad_input_synthetic"
-    encoding = Encoding({"a": {"count": 4, "vars": [0, 1, 2]}})
-    metrics = ("accuracy_top1", "macs")
-    calls = 0
-
-    def measure(self, subnet, metrics):
-        Cheap.calls += 1
-        return {"accuracy_top1": float(sum(subnet["a"])), "macs": 1.0 + len(subnet["a"])}
-
-
-def builder(arch: dict) -> torch.nn.Module:
-    return torch.nn.Sequential(*[torch.nn.Linear(arch["width"], arch["width"]) for _ in range(arch["depth"])])
+CHEAP = Synthetic.name  # the shared cheap super-network: its measurements are counted in Synthetic.calls
 
 
 def evaluate(model: torch.nn.Module) -> float:
@@ -60,20 +59,12 @@ def basic_doc(**search: Any) -> dict:
 
 
 def dynas_doc(**dynas: Any) -> dict:
-    values = {"supernet": "bad_input_synthetic", "metrics": ["acc", "macs"], "population": 10, "num_evals": 12}
+    values = {"supernet": CHEAP, "metrics": ["acc", "macs"], "population": 10, "num_evals": 12}
     return {"nas": {"approach": "dynas", "dynas": {**values, **dynas}}}
 
 
-def dynas_conf(supernet: str = "bad_input_synthetic", metrics: tuple = ("acc", "macs"), **dynas: Any) -> NASConfig:
-    c = NASConfig(approach="dynas")
-    c.dynas.supernet = supernet
-    c.dynas.metrics = list(metrics)
-    c.dynas.population = 10
-    c.dynas.num_evals = 12
-    c.dynas.inner_evals = 200
-    for key, value in dynas.items():
-        setattr(c.dynas, key, value)
-    return c
+def dynas_conf(supernet: str = CHEAP, metrics: tuple = ("acc", "macs"), **dynas: Any) -> NASConfig:
+    return config(supernet, metrics, inner_evals=200, **dynas)
 
 
 def basic_agent(tmp: Path, **search: Any) -> BasicNAS:
@@ -81,7 +72,7 @@ def basic_agent(tmp: Path, **search: Any) -> BasicNAS:
     c.nas.search.max_trials = 2
     for key, value in search.items():
         setattr(c.nas.search, key, value)
-    agent = NAS(c, model_builder=builder)
+    agent = NAS(c, model_builder=build)
     agent.eval_func = evaluate
     return agent
 
@@ -91,11 +82,26 @@ def earlier_basic_results(tmp: Path) -> None:
     basic_agent(tmp).search()
 
 
+# Three sub-networks of the cheap super-network, and one outside its space (gene "a" takes 0 to 3)
+EARLIER = [
+    {"a": [0, 0, 0, 0, 0, 1], "b": [1] * 6},
+    {"a": [2, 1, 0, 0, 0, 0], "b": [3] * 6},
+    {"a": [1] * 6, "b": [2] * 6},
+]
+FOREIGN = {"a": [7] * 6, "b": [1] * 6}
+
+
 def earlier_cheap_csv(tmp: Path, name: str = "dynas_results.csv") -> Path:
     csv = ResultsCsv(tmp / name)
-    for a in ([0, 0, 0, 1], [2, 1, 0, 0], [1, 1, 1, 1]):
-        csv.append({"a": a}, {"accuracy_top1": float(sum(a)), "macs": 5.0})
+    for subnet in EARLIER:
+        csv.append(subnet, {"accuracy_top1": float(sum(subnet["a"])), "macs": 5.0})
     return csv.path
+
+
+def csv_row(subnet: Any, macs: str = "5", acc: str = "1.0") -> str:
+    """A results-CSV line (params and latency unmeasured); ``subnet`` a dict, or the text of a broken literal."""
+    text = repr(subnet) if isinstance(subnet, dict) else subnet
+    return f'"{text}",d,0,0,{macs},{acc}'
 
 
 def earlier_mbv3_csv(tmp: Path, name: str = "dynas_results.csv") -> Path:
@@ -116,10 +122,6 @@ def replace_line(path: Path, number: int, text: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def search_with_csv(tmp: Path, conf: NASConfig) -> Callable[[], Any]:
-    return lambda: NAS(conf).search()
-
-
 # -- the cases --------------------------------------------------------------------------------------------------------
 @dataclass
 class Case:
@@ -127,10 +129,12 @@ class Case:
     setup: Callable[[Path], Callable[[], Any]]  # writes inputs into the folder, returns the failing action
     match: str  # a regex the message must contain
     error: type[Exception] = ConfigError
+    registry: Any = None  # a registry asked for a name it does not hold: the error must list its names
+    file: str | None = None  # the results file a ResultsFileError must name (its file name)
 
 
-def yaml_case(name: str, document: Any, match: str, text: str | None = None) -> Case:
-    return Case(name, lambda tmp: lambda: NAS(write_yaml(tmp, document, text)), match)
+def yaml_case(name: str, document: Any, match: str, text: str | None = None, registry: Any = None) -> Case:
+    return Case(name, lambda tmp: lambda: NAS(write_yaml(tmp, document, text)), match, registry=registry)
 
 
 def conf_case(name: str, path: str, value: Any, match: str, approach: str = "dynas") -> Case:
@@ -149,7 +153,7 @@ def csv_case(name: str, edit: Callable[[Path], None], match: str, conf: Callable
         edit(earlier_cheap_csv(tmp))
         return lambda: NAS(conf()).search()
 
-    return Case(name, setup, match)
+    return Case(name, setup, match, ResultsFileError, file="dynas_results.csv")
 
 
 def jsonl_case(name: str, line: str, match: str) -> Case:
@@ -159,7 +163,7 @@ def jsonl_case(name: str, line: str, match: str) -> Case:
         path.write_text(path.read_text() + line + "\n")
         return lambda: basic_agent(tmp, max_trials=4).search()
 
-    return Case(name, setup, match)
+    return Case(name, setup, match, ResultsFileError, file="results.jsonl")
 
 
 def images_without(split: str) -> Callable[[Path], Callable[[], Any]]:
@@ -235,7 +239,7 @@ def _dataset_is_a_file(tmp: Path) -> Callable[[], Any]:
 
 def _constructor_search(**kwargs: Any) -> Callable[[Path], Callable[[], Any]]:
     def setup(tmp: Path) -> Callable[[], Any]:
-        agent = BasicNAS(NASConfig(approach="basic"), model_builder=builder, **kwargs)
+        agent = BasicNAS(NASConfig(approach="basic"), model_builder=build, **kwargs)
         agent.eval_func = evaluate
         return agent.search
 
@@ -243,8 +247,8 @@ def _constructor_search(**kwargs: Any) -> Callable[[Path], Callable[[], Any]]:
 
 
 def _corrupt_failures(tmp: Path) -> Callable[[], Any]:
-    earlier_cheap_csv(tmp)
-    (tmp / "dynas_results.csv.failures.jsonl").write_text('{"arch": {"a": [0, 0, 0, 0]}, "error": "x"}\n{oops\n')
+    failed = json.dumps({"arch": {"a": [0] * 6, "b": [1] * 6}, "error": "x"})
+    failures_path(earlier_cheap_csv(tmp)).write_text(failed + "\n{oops\n")
     return lambda: NAS(dynas_conf()).search()
 
 
@@ -272,7 +276,7 @@ def _train_section(section: dict) -> Callable[[Path], Callable[[], Any]]:
         earlier_basic_results(tmp)
         document = basic_doc(search_algorithm="grid", max_trials=4)
         document["train"] = section
-        agent = NAS(write_yaml(tmp, document), SPACE, builder)
+        agent = NAS(write_yaml(tmp, document), SPACE, build)
         agent.eval_func = evaluate
         return agent.search
 
@@ -281,14 +285,14 @@ def _train_section(section: dict) -> Callable[[Path], Callable[[], Any]]:
 
 def _no_eval(tmp: Path) -> Callable[[], Any]:
     earlier_basic_results(tmp)
-    return lambda: NAS(write_yaml(tmp, basic_doc(max_trials=4)), SPACE, builder).search()
+    return lambda: NAS(write_yaml(tmp, basic_doc(max_trials=4)), SPACE, build).search()
 
 
 def _device(tmp: Path) -> Callable[[], Any]:
     document = basic_doc()
     document["device"] = "tpu"
     document["evaluation"] = {"accuracy": {"metric": {"topk": 1}, "dataloader": {"dataset": {"digits": {}}}}}
-    return lambda: NAS(write_yaml(tmp, document), SPACE, builder).search()
+    return lambda: NAS(write_yaml(tmp, document), SPACE, build).search()
 
 
 def _metric_mismatch(tmp: Path) -> Callable[[], Any]:
@@ -301,7 +305,7 @@ def _hib_mismatch(tmp: Path) -> Callable[[], Any]:
 
 
 def _search_space_missing(tmp: Path) -> Callable[[], Any]:
-    agent = NAS(NASConfig(approach="basic"), model_builder=builder)
+    agent = NAS(NASConfig(approach="basic"), model_builder=build)
     agent.eval_func = evaluate
     return agent.search
 
@@ -349,12 +353,12 @@ CASES: list[Case] = [
     yaml_case("four objectives", dynas_doc(metrics=["acc", "macs", "lat", "params"]), "nas.dynas.metrics"),
     yaml_case("metrics not a list", dynas_doc(metrics="acc"), "nas.dynas.metrics"),
     yaml_case("metric not a string", dynas_doc(metrics=["acc", 3]), r"nas.dynas.metrics\[1\]"),
-    yaml_case("unknown metric", dynas_doc(metrics=["acc", "flops"]), "flops"),
+    yaml_case("unknown metric", dynas_doc(metrics=["acc", "flops"]), "flops", registry=metric_registry),
     yaml_case("duplicate metric via alias", dynas_doc(metrics=["acc", "accuracy_top1"]), "distinct metrics"),
+    yaml_case("metric the super-network cannot measure", dynas_doc(metrics=["acc", "params"]), "cannot measure params"),
     yaml_case(
-        "metric the super-network cannot measure", dynas_doc(metrics=["acc", "latency"]), "cannot measure latency"
+        "unknown super-network", dynas_doc(supernet="ofa_mbv3_w9"), "nas.dynas.supernet", registry=supernet_registry
     ),
-    yaml_case("unknown super-network", dynas_doc(supernet="ofa_mbv3_w9"), "nas.dynas.supernet"),
     yaml_case(
         "missing super-network", {"nas": {"approach": "dynas", "dynas": {"metrics": ["acc"]}}}, "nas.dynas.supernet"
     ),
@@ -366,8 +370,16 @@ CASES: list[Case] = [
         | {"nas": {**dynas_doc(metrics=["acc"])["nas"], "search": {"search_algorithm": "nsga2"}}},
         "nas.search.search_algorithm",
     ),
-    yaml_case("unknown approach", {"nas": {"approach": "dynamo"}}, "nas.approach"),
-    yaml_case("unknown search tactic", dynas_doc(search_tactic="linear"), "nas.dynas.search_tactic"),
+    yaml_case("unknown approach", {"nas": {"approach": "dynamo"}}, "nas.approach", registry=nas_registry),
+    yaml_case(
+        "unknown search tactic", dynas_doc(search_tactic="linear"), "nas.dynas.search_tactic", registry=tactic_registry
+    ),
+    yaml_case(
+        "unknown evolutionary algorithm",
+        dynas_doc() | {"nas": {**dynas_doc()["nas"], "search": {"search_algorithm": "nsga3"}}},
+        "nas.search.search_algorithm",
+        registry=algorithm_registry,
+    ),
     yaml_case("on_error unknown", basic_doc(on_error="ignore"), "nas.search.on_error must be one of 'raise', 'skip'"),
     yaml_case(
         "max_consecutive_failures zero", basic_doc(max_consecutive_failures=0), "nas.search.max_consecutive_failures"
@@ -388,12 +400,30 @@ CASES: list[Case] = [
     Case("model_builder returns None", _builder_returning(None), "model_builder.*NoneType"),
     Case("eval_func not callable", _set_attr("eval_func", 5), "eval_func"),
     Case("search_algorithm object without suggest", _set_attr("search_algorithm", object()), "search_algorithm"),
-    Case("search_algorithm unknown name", _set_attr("search_algorithm", "bayes"), "nas.search.search_algorithm"),
+    Case(
+        "search_algorithm unknown name",
+        _set_attr("search_algorithm", "bayes"),
+        "nas.search.search_algorithm",
+        registry=searcher_registry,
+    ),
     Case("no eval function and no evaluation section", _no_eval, "eval_func"),
     Case(
         "train section with an unknown optimizer",
         _train_section(TRAIN | {"optimizer": {"Adagrad2": {}}}),
         "train.optimizer",
+        registry=optimizer_registry,
+    ),
+    Case(
+        "train section with an unknown criterion",
+        _train_section(TRAIN | {"criterion": {"HingeLoss": {}}}),
+        "train.criterion",
+        registry=criterion_registry,
+    ),
+    Case(
+        "train section with an unknown dataset",
+        _train_section(TRAIN | {"dataloader": {"batch_size": 8, "dataset": {"mnist": {}}}}),
+        "train.dataloader.dataset",
+        registry=dataset_registry,
     ),
     Case("device unknown", _device, "device"),
     Case("higher_is_better length mismatch", _hib_mismatch, "nas.search.higher_is_better"),
@@ -404,36 +434,54 @@ CASES: list[Case] = [
     jsonl_case("results.jsonl record without metrics", '{"arch": {"width": 2, "depth": 1}}', "record 3"),
     jsonl_case("results.jsonl record not an object", "[1, 2]", r"results.jsonl:3"),
     jsonl_case("results.jsonl NaN metric", '{"arch": {"depth": 2, "width": 2}, "metrics": {"metric": NaN}}', "finite"),
-    Case("resume with other metrics", _metric_mismatch, "nas.search.metrics"),
-    Case("pickled results are refused", _load("r.npy", b"\x93NUMPY"), "pickled"),
-    Case("results JSON unparsable", _load("r.json", b"{"), "dump_search_results"),
-    Case("results JSON without a results list", _load("r.json", b'{"results": 3}'), "'results' list"),
+    Case("resume with other metrics", _metric_mismatch, "nas.search.metrics", ResultsFileError, file="results.jsonl"),
+    Case("pickled results are refused", _load("r.npy", b"\x93NUMPY"), "pickled", ResultsFileError, file="r.npy"),
+    Case("results JSON unparsable", _load("r.json", b"{"), "dump_search_results", ResultsFileError, file="r.json"),
+    Case(
+        "results JSON without a results list",
+        _load("r.json", b'{"results": 3}'),
+        "'results' list",
+        ResultsFileError,
+        file="r.json",
+    ),
     Case("results file missing", _load("missing.json", None), "missing.json", FileNotFoundError),
     Case("yaml file missing", lambda tmp: lambda: NAS(str(tmp / "nope.yaml")), "nope.yaml", FileNotFoundError),
     # earlier Dynamic NAS results (resume)
     csv_case(
         "csv row with a missing column",
-        lambda p: replace_line(p, 3, "{'a': [0, 0, 0, 0]},2024,0"),
+        lambda p: replace_line(p, 3, f'"{EARLIER[1]!r}",2024,0'),
         r"dynas_results.csv:3",
     ),
     csv_case(
         "csv non-number metric",
-        lambda p: replace_line(p, 2, "\"{'a': [0, 0, 0, 1]}\",d,0,0,five,1.0"),
+        lambda p: replace_line(p, 2, csv_row(EARLIER[0], macs="five")),
         "a finite number in column",
     ),
     csv_case("csv wrong header", lambda p: replace_line(p, 1, "Sub-network,Date,Acc"), r"dynas_results.csv:1"),
     csv_case(
         "csv unparsable sub-network",
-        lambda p: replace_line(p, 2, "\"{'a': [0, 0\",d,0,0,5,1.0"),
+        lambda p: replace_line(p, 2, csv_row("{'a': [0, 0")),
         r"dynas_results.csv:2",
     ),
     csv_case(
         "csv sub-network of another space",
-        lambda p: replace_line(p, 2, "\"{'a': [7, 7, 7, 7]}\",d,0,0,5,1.0"),
-        "bad_input_synthetic",
+        lambda p: replace_line(p, 2, csv_row(FOREIGN)),
+        CHEAP,
     ),
-    Case("csv of another super-network", _other_supernet_csv, "another super-network"),
-    Case("failures file corrupt", _corrupt_failures, r"failures.jsonl:2"),
+    Case(
+        "csv of another super-network",
+        _other_supernet_csv,
+        "another super-network",
+        ResultsFileError,
+        file="dynas_results.csv",
+    ),
+    Case(
+        "failures file corrupt",
+        _corrupt_failures,
+        r"failures.jsonl:2",
+        ResultsFileError,
+        file="dynas_results.csv.failures.jsonl",
+    ),
     Case(
         "dataset_path missing",
         lambda tmp: (
@@ -444,7 +492,7 @@ CASES: list[Case] = [
     ),
     csv_case(
         "csv NaN metric",
-        lambda p: replace_line(p, 2, "\"{'a': [0, 0, 0, 1]}\",d,0,0,5,nan"),
+        lambda p: replace_line(p, 2, csv_row(EARLIER[0], acc="nan")),
         r"dynas_results.csv:2.*finite number in column 'Top-1 Acc \(%\)'",
     ),
     Case("results_csv_path is a folder", _csv_path_is_a_folder, "nas.dynas.results_csv_path.*not a folder"),
@@ -475,27 +523,61 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_at_least_forty_cases():
-    assert len(CASES) >= 40
-    assert len({c.name for c in CASES}) == len(CASES)
+STORE_METHODS = ("replay", "append_trial", "append_failure")  # the `ResultsStore` protocol
+
+
+def results_stores() -> set[type]:
+    """Every results store of the library: the classes in `neural_nas.results` that implement `ResultsStore`."""
+    found = set()
+    for info in pkgutil.iter_modules(neural_nas.results.__path__, "neural_nas.results."):
+        for _, cls in inspect.getmembers(importlib.import_module(info.name), inspect.isclass):
+            implements = all(callable(getattr(cls, m, None)) for m in STORE_METHODS)
+            if implements and cls.__module__ == info.name and cls is not ResultsStore:
+                found.add(cls)
+    return found
+
+
+def test_the_cases_cover_every_registry_and_every_results_file(tmp_path, scoped_registries):
+    assert len({c.name for c in CASES}) == len(CASES), "case names must be unique (they are the test ids)"
+    # every registry is asked, somewhere, for a name it does not hold
+    asked = {id(c.registry) for c in CASES if c.registry is not None}
+    missing = [r.kind for r in scoped_registries if id(r) not in asked]
+    assert not missing, f"no case names an unregistered {missing}"
+    # every file a results store reads has a corrupt (or foreign) version among the cases
+    assert results_stores() == {JournalStore, CsvStore}, "a new results store: add cases for its corrupt files"
+    journal = JournalStore(tmp_path / "NASResults" / "results.jsonl", None)
+    csv = CsvStore(tmp_path / "dynas_results.csv", Synthetic(), ["accuracy_top1", "macs"])
+    read = {store.path.name for store in (journal, csv)} | {store.failures_path.name for store in (journal, csv)}
+    covered = {c.file for c in CASES if c.error is ResultsFileError}
+    assert read <= covered, f"no corrupt-file case for {sorted(read - covered)}"
+    # and the other formats load_search_results reads: its JSON dump, and a pickle it refuses
+    assert {"r.json", "r.npy"} <= covered
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_is_one_clear_error_and_loses_nothing(in_tmp, case):
-    Cheap.calls = 0
+def test_bad_input_is_one_clear_error_and_loses_nothing(in_tmp, case, synthetic):
     action = case.setup(in_tmp)
     before = snapshot(in_tmp)
-    with pytest.raises(case.error, match=case.match):
+    with pytest.raises(case.error, match=case.match) as info:
         action()
+    error = info.value
+    if isinstance(error, ConfigError):  # names what is wrong (the key) and what is allowed
+        assert error.key and error.allowed and error.key in str(error) and error.allowed in str(error)
+    if isinstance(error, ResultsFileError):  # names the file and what was expected in it
+        assert error.where and error.expected and error.where in str(error) and error.expected in str(error)
+        assert case.file is not None and case.file in error.where
+    if case.registry is not None:  # a name that is not registered: the error lists every registered one
+        assert error.key.endswith(case.registry.key)
+        assert all(name in str(error).lower() for name in case.registry.names())
     after = snapshot(in_tmp)
     archived = {(Path(n).name, d) for n, d in after.items() if "previous_results" in Path(n).parts}
     changed = [n for n, d in before.items() if after.get(n) != d and (Path(n).name, d) not in archived]
     assert not changed, f"earlier files changed or removed (not even archived): {changed}"
-    assert Cheap.calls == 0  # caught before any measurement
+    assert synthetic.calls == []  # caught before any measurement
 
 
 def test_earlier_results_are_not_loaded_with_pickle(in_tmp):
     """A `.npy` of the reference's kind is refused before it is opened, whatever it holds."""
     np.save(in_tmp / "r.npy", np.array([{"arch": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ConfigError, match="unpickling can execute code"):
+    with pytest.raises(ResultsFileError, match="unpickling can execute code"):
         NASBase().load_search_results(in_tmp / "r.npy")

@@ -5,40 +5,39 @@ import pytest
 import torch
 
 from neural_nas import NAS, BasicNAS, NASConfig
-from neural_nas.errors import ConfigError, MeasurementError
+from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError
 from neural_nas.nas.base import DEFAULT_MAX_TRIALS
-
-SPACE = {"width": [2, 4, 8], "depth": [1, 2, 3]}
-
-
-def builder(arch):
-    layers = [torch.nn.Linear(arch["width"], arch["width"]) for _ in range(arch["depth"])]
-    return torch.nn.Sequential(*layers)
 
 
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def make_agent(algorithm="grid", max_trials=4, metrics=("acc", "size"), hib=(True, False), eval_func=None):
-    config = NASConfig(approach="basic", search_space=SPACE, search_algorithm=algorithm)
-    config.nas.search.max_trials = max_trials
-    if metrics is not None:
-        config.nas.search.metrics = list(metrics)
-    if hib is not None:
-        config.nas.search.higher_is_better = list(hib)
-    agent = NAS(config, model_builder=builder)
-    calls = []
+@pytest.fixture
+def make_agent(basic_space, model_builder):
+    """``make_agent(...)``: a grid-search agent on the shared space and builder; returns (agent, the eval's calls)."""
 
-    def default_eval(model):
-        calls.append(n_params(model))
-        return {"acc": math.log(n_params(model)), "size": n_params(model)}
+    def make(algorithm="grid", max_trials=4, metrics=("acc", "size"), hib=(True, False), eval_func=None):
+        config = NASConfig(approach="basic", search_space=basic_space, search_algorithm=algorithm)
+        config.nas.search.max_trials = max_trials
+        if metrics is not None:
+            config.nas.search.metrics = list(metrics)
+        if hib is not None:
+            config.nas.search.higher_is_better = list(hib)
+        agent = NAS(config, model_builder=model_builder)
+        calls = []
 
-    agent.eval_func = eval_func or default_eval
-    return agent, calls
+        def default_eval(model):
+            calls.append(n_params(model))
+            return {"acc": math.log(n_params(model)), "size": n_params(model)}
+
+        agent.eval_func = eval_func or default_eval
+        return agent, calls
+
+    return make
 
 
-def test_search_measures_max_trials_and_returns_the_front(in_tmp):
+def test_search_measures_max_trials_and_returns_the_front(in_tmp, make_agent):
     agent, calls = make_agent(max_trials=4)
     front = agent.search()
     assert len(calls) == 4
@@ -49,13 +48,13 @@ def test_search_measures_max_trials_and_returns_the_front(in_tmp):
     assert list(agent.search_results) == [(1, 2), (1, 4), (1, 8), (2, 2)]  # sorted-key order: depth, width
 
 
-def test_default_max_trials_is_three(in_tmp):
+def test_default_max_trials_is_three(in_tmp, make_agent):
     agent, calls = make_agent(max_trials=None)
     agent.search()
     assert len(calls) == DEFAULT_MAX_TRIALS == 3
 
 
-def test_results_files_and_resume(in_tmp):
+def test_results_files_and_resume(in_tmp, make_agent):
     agent, calls = make_agent(max_trials=3)
     agent.search()
     results = in_tmp / "NASResults"
@@ -76,7 +75,7 @@ def test_results_files_and_resume(in_tmp):
     assert len((results / "results.jsonl").read_text().splitlines()) == 5
 
 
-def test_resume_with_a_torn_last_line(in_tmp):
+def test_resume_with_a_torn_last_line(in_tmp, make_agent):
     agent, _ = make_agent(max_trials=2)
     agent.search()
     log = in_tmp / "NASResults" / "results.jsonl"
@@ -89,27 +88,27 @@ def test_resume_with_a_torn_last_line(in_tmp):
     assert len(lines) == 3 and all(json.loads(line) for line in lines)
 
 
-def test_a_corrupt_complete_line_is_an_error_naming_the_file(in_tmp):
+def test_a_corrupt_complete_line_is_an_error_naming_the_file(in_tmp, make_agent):
     agent, _ = make_agent(max_trials=2)
     agent.search()
     log = in_tmp / "NASResults" / "results.jsonl"
     log.write_text("not json\n" + log.read_text())
     again, calls = make_agent(max_trials=3)
-    with pytest.raises(ConfigError, match=r"results.jsonl:1"):
+    with pytest.raises(ResultsFileError, match=r"results.jsonl:1"):
         again.search()
     assert calls == []
 
 
-def test_resume_with_other_metrics_is_refused(in_tmp):
+def test_resume_with_other_metrics_is_refused(in_tmp, make_agent):
     agent, _ = make_agent(max_trials=2)
     agent.search()
     other, calls = make_agent(max_trials=3, metrics=("accuracy", "size"))
-    with pytest.raises(ConfigError, match="nas.search.metrics"):
+    with pytest.raises(ResultsFileError, match="nas.search.metrics"):
         other.search()
     assert calls == []
 
 
-def test_no_trial_re_measures_a_known_architecture(in_tmp):
+def test_no_trial_re_measures_a_known_architecture(in_tmp, make_agent):
     class Stubborn:
         """Proposes the same two architectures over and over."""
 
@@ -129,7 +128,7 @@ def test_no_trial_re_measures_a_known_architecture(in_tmp):
     assert len(calls) == 2
 
 
-def test_exhausted_space_stops_early(in_tmp, caplog):
+def test_exhausted_space_stops_early(in_tmp, caplog, make_agent):
     agent, calls = make_agent(max_trials=50)
     with caplog.at_level("INFO", logger="neural_nas"):
         agent.search()
@@ -148,7 +147,7 @@ def test_exhausted_space_stops_early(in_tmp, caplog):
         (torch.tensor(0.25), ["x"], {"x": 0.25}),
     ],
 )
-def test_metric_conversion(in_tmp, result, metrics, expected):
+def test_metric_conversion(in_tmp, result, metrics, expected, make_agent):
     agent, _ = make_agent(max_trials=1, metrics=metrics, hib=None, eval_func=lambda m: result)
     agent.search()
     assert list(agent.search_results.values()) == [expected]
@@ -165,14 +164,14 @@ def test_metric_conversion(in_tmp, result, metrics, expected):
         ({"acc": "high", "size": 1}, "not a number"),
     ],
 )
-def test_bad_metric_results_name_the_architecture(in_tmp, result, message):
+def test_bad_metric_results_name_the_architecture(in_tmp, result, message, make_agent):
     agent, _ = make_agent(max_trials=2, eval_func=lambda m: result)
     with pytest.raises(MeasurementError, match=message) as info:
         agent.search()
     assert info.value.arch == {"depth": 1, "width": 2}
 
 
-def test_a_failing_eval_keeps_earlier_results(in_tmp):
+def test_a_failing_eval_keeps_earlier_results(in_tmp, make_agent):
     seen = []
 
     def flaky(model):
@@ -189,35 +188,35 @@ def test_a_failing_eval_keeps_earlier_results(in_tmp):
     assert len((in_tmp / "NASResults" / "results.jsonl").read_text().splitlines()) == 2
 
 
-def test_higher_is_better_must_match_the_metrics(in_tmp):
+def test_higher_is_better_must_match_the_metrics(in_tmp, make_agent):
     agent, _ = make_agent(max_trials=2, hib=(True,))
     with pytest.raises(ConfigError, match="nas.search.higher_is_better"):
         agent.search()
 
 
-def test_higher_is_better_changes_the_front(in_tmp):
+def test_higher_is_better_changes_the_front(in_tmp, make_agent):
     agent, _ = make_agent(max_trials=4, hib=(True, True))
     assert agent.search() == [{"depth": 1, "width": 8}]  # the biggest model wins both metrics
 
 
-def test_missing_pieces_fail_before_any_work(in_tmp):
-    config = NASConfig(approach="basic", search_space=SPACE)
+def test_missing_pieces_fail_before_any_work(in_tmp, basic_space, model_builder):
+    config = NASConfig(approach="basic", search_space=basic_space)
     agent = NAS(config)
     agent.eval_func = lambda m: 1.0
     with pytest.raises(ConfigError, match="model_builder"):
         agent.search()
-    agent = NAS(config, model_builder=builder)
+    agent = NAS(config, model_builder=model_builder)
     with pytest.raises(ConfigError, match="eval_func"):
         agent.search()
-    agent = NAS(NASConfig(approach="basic"), model_builder=builder)
+    agent = NAS(NASConfig(approach="basic"), model_builder=model_builder)
     agent.eval_func = lambda m: 1.0
     with pytest.raises(ConfigError, match="nas.search.search_space"):
         agent.search()
     assert not (in_tmp / "NASResults" / "results.jsonl").exists()
 
 
-def test_model_builder_returning_a_non_module(in_tmp):
-    config = NASConfig(approach="basic", search_space=SPACE)
+def test_model_builder_returning_a_non_module(in_tmp, basic_space):
+    config = NASConfig(approach="basic", search_space=basic_space)
     agent = NAS(config, model_builder=lambda arch: "not a model")
     agent.eval_func = lambda m: 1.0
     with pytest.raises(ConfigError, match="model_builder.*torch.nn.Module"):
@@ -245,17 +244,17 @@ def test_setters_validate(setter, value, key):
     assert info.value.key == key
 
 
-def test_search_space_from_the_constructor_and_tuples(in_tmp):
-    agent = BasicNAS(NASConfig(), {"width": (2, 4), "depth": (1,)}, builder)
+def test_search_space_from_the_constructor_and_tuples(in_tmp, model_builder):
+    agent = BasicNAS(NASConfig(), {"width": (2, 4), "depth": (1,)}, model_builder)
     agent.eval_func = lambda m: float(n_params(m))
     agent.search()
-    agent2 = BasicNAS(NASConfig(), {"width": (2, 4), "depth": (1,)}, builder)
+    agent2 = BasicNAS(NASConfig(), {"width": (2, 4), "depth": (1,)}, model_builder)
     agent2.eval_func = lambda m: pytest.fail("resumed results must not be re-measured")
     agent2.search()
     assert len(agent2.search_results) == 2
 
 
-def test_dump_and_load_round_trip(in_tmp):
+def test_dump_and_load_round_trip(in_tmp, make_agent):
     agent, _ = make_agent(max_trials=4)
     agent.search()
     agent.dump_search_results(in_tmp / "results.json")
@@ -269,31 +268,31 @@ def test_dump_and_load_round_trip(in_tmp):
 
 def test_pickled_results_are_refused(in_tmp):
     (in_tmp / "lastest_results.npy").write_bytes(b"\x93NUMPY")
-    with pytest.raises(ConfigError, match="pickle"):
+    with pytest.raises(ResultsFileError, match="pickle"):
         BasicNAS(NASConfig()).load_search_results(in_tmp / "lastest_results.npy")
     with pytest.raises(FileNotFoundError):
         BasicNAS(NASConfig()).load_search_results(in_tmp / "missing.json")
 
 
-def test_res_save_path(tmp_path):
+def test_res_save_path(tmp_path, make_agent):
     agent, _ = make_agent(max_trials=1)
     agent.search(res_save_path=tmp_path / "out")
     assert (tmp_path / "out" / "NASResults" / "Final_results.txt").exists()
     assert (tmp_path / "out" / "NASResults" / "config.yaml").exists()
 
 
-def test_a_failing_model_builder_names_the_architecture(in_tmp):
+def test_a_failing_model_builder_names_the_architecture(in_tmp, basic_space):
     def broken(arch):
         raise ValueError("no such layer")
 
-    agent = NAS(NASConfig(approach="basic", search_space=SPACE, search_algorithm="grid"), model_builder=broken)
+    agent = NAS(NASConfig(approach="basic", search_space=basic_space, search_algorithm="grid"), model_builder=broken)
     agent.eval_func = lambda m: 1.0
     with pytest.raises(MeasurementError, match="no such layer") as info:
         agent.search()
     assert info.value.arch == {"depth": 1, "width": 2}
 
 
-def test_a_registered_searcher_is_usable_by_name_from_yaml(in_tmp):
+def test_a_registered_searcher_is_usable_by_name_from_yaml(in_tmp, basic_space, model_builder):
     import yaml
 
     from neural_nas.searchers import Searcher, searcher_registry
@@ -311,12 +310,16 @@ def test_a_registered_searcher_is_usable_by_name_from_yaml(in_tmp):
             {
                 "nas": {
                     "approach": "basic",
-                    "search": {"search_space": SPACE, "search_algorithm": "Widest_First_For_Test", "max_trials": 2},
+                    "search": {
+                        "search_space": basic_space,
+                        "search_algorithm": "Widest_First_For_Test",
+                        "max_trials": 2,
+                    },
                 }
             }
         )
     )
-    agent = NAS(str(in_tmp / "nas.yaml"), model_builder=builder)
+    agent = NAS(str(in_tmp / "nas.yaml"), model_builder=model_builder)
     agent.eval_func = lambda model: float(n_params(model))
     agent.search()
     assert list(agent.search_results) == [(1, 8), (2, 8)]

@@ -4,38 +4,12 @@ import csv
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import yaml
 
 from neural_nas import cli
 from neural_nas.cli import main
 from neural_nas.config import NASConfig
-from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
-
-
-@supernet_registry("cli_test_space")
-class CliSpace(SuperNetwork):
-    """Cheap user-measured space: two conflicting metrics; counts measurements; can be told to fail."""
-
-    name = "cli_test_space"
-    encoding = Encoding({"a": {"count": 5, "vars": [0, 1, 2, 3]}})
-    metrics = ("accuracy_top1", "macs")
-    calls = 0
-    fail = False
-
-    def measure(self, subnet, metrics):
-        CliSpace.calls += 1
-        if CliSpace.fail:
-            raise RuntimeError("device lost")
-        a = np.array(subnet["a"], float)
-        return {"accuracy_top1": 50 + 3 * np.sqrt(a.sum()), "macs": 1e6 * (1 + (a**2).sum())}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_space():
-    CliSpace.calls, CliSpace.fail = 0, False
-
 
 SMALL = ["--set", "dynas.population=10", "--set", "dynas.num_evals=12", "--set", "dynas.inner_evals=200"]
 
@@ -46,7 +20,7 @@ def config_file(tmp_path):
         "nas": {
             "approach": "dynas",
             "search": {"search_algorithm": "nsga2", "seed": 3},
-            "dynas": {"supernet": "cli_test_space", "metrics": ["acc", "macs"], "population": 50},
+            "dynas": {"supernet": "synthetic_for_tests", "metrics": ["acc", "macs"], "population": 50},
         },
         "device": "cpu",
     }
@@ -60,7 +34,7 @@ def rows(path):
         return list(csv.reader(f))[1:]
 
 
-def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_file, capsys):
+def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_file, capsys, synthetic):
     import matplotlib  # noqa: F401  (a dev dependency: fail, never skip)
 
     assert main(["search", str(config_file), *SMALL, "-o", "out"]) == 0
@@ -69,14 +43,14 @@ def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_fil
     for name in ("dynas_results.csv", "pareto_front.png", "hypervolume.png"):
         assert (in_tmp / "out" / name).is_file(), name
         assert str(in_tmp / "out" / name).endswith(name) and f"out/{name}" in out
-    assert len(rows(in_tmp / "out" / "dynas_results.csv")) == 12 and CliSpace.calls == 12
+    assert len(rows(in_tmp / "out" / "dynas_results.csv")) == 12 and len(synthetic.calls) == 12
     ran = yaml.safe_load((in_tmp / "out" / "config.yaml").read_text())
     assert ran["nas"]["dynas"]["population"] == 10 and ran["nas"]["search"]["seed"] == 3
     assert yaml.safe_load(config_file.read_text())["nas"]["dynas"]["population"] == 50  # the user's file is untouched
 
     # the same command again resumes: nothing is measured twice
     assert main(["search", str(config_file), *SMALL, "-o", "out", "--no-plots"]) == 0
-    assert CliSpace.calls == 12 and len(rows(in_tmp / "out" / "dynas_results.csv")) == 12
+    assert len(synthetic.calls) == 12 and len(rows(in_tmp / "out" / "dynas_results.csv")) == 12
 
 
 def test_search_keeps_the_configured_results_csv(in_tmp, config_file):
@@ -88,7 +62,7 @@ def test_search_keeps_the_configured_results_csv(in_tmp, config_file):
 def test_no_argument_search_runs_the_default_config(in_tmp, monkeypatch, capsys):
     assert cli.DEFAULT_SEARCH["nas"]["dynas"]["supernet"] == cli.DEFAULT_SUPERNET == "ofa_mbv3_digits"
     NASConfig.from_dict(cli.DEFAULT_SEARCH)  # a valid document
-    cheap = {"supernet": "cli_test_space", "metrics": ["acc", "macs"], "population": 10, "num_evals": 11}
+    cheap = {"supernet": "synthetic_for_tests", "metrics": ["acc", "macs"], "population": 10, "num_evals": 11}
     monkeypatch.setitem(cli.DEFAULT_SEARCH["nas"], "dynas", {**cheap, "inner_evals": 100})
     assert main(["search", "--no-plots", "-q"]) == 0
     assert len(rows(in_tmp / cli.DEFAULT_OUTPUT_DIR / "dynas_results.csv")) == 11
@@ -106,11 +80,11 @@ def test_no_argument_search_runs_the_default_config(in_tmp, monkeypatch, capsys)
         ("search.search_algorithm=cmaes", "nas.search.search_algorithm"),  # 1-objective algorithm, 2 objectives
     ],
 )
-def test_bad_set_is_exit_2_naming_the_key(in_tmp, config_file, capsys, item, message):
+def test_bad_set_is_exit_2_naming_the_key(in_tmp, config_file, capsys, item, message, synthetic):
     assert main(["search", str(config_file), "--set", item]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert CliSpace.calls == 0 and not (in_tmp / "neural_nas_results" / "dynas_results.csv").exists()
+    assert synthetic.calls == [] and not (in_tmp / "neural_nas_results" / "dynas_results.csv").exists()
 
 
 def test_parse_set():
@@ -126,30 +100,38 @@ def test_missing_config_and_basic_approach_are_exit_2(in_tmp, capsys):
     basic = in_tmp / "basic.yaml"
     basic.write_text(yaml.safe_dump({"nas": {"approach": "basic", "search": {"search_space": {"c": [1, 2]}}}}))
     assert main(["search", str(basic)]) == 2
-    assert "Basic NAS needs Python code" in capsys.readouterr().err
+    assert "BasicNAS needs Python code" in capsys.readouterr().err
     assert main(["search", "--bogus"]) == 2  # argparse usage error
 
 
-def test_failure_during_the_search_is_exit_1(in_tmp, config_file, capsys):
-    CliSpace.fail = True
+def test_failure_during_the_search_is_exit_1(in_tmp, config_file, capsys, synthetic):
+    synthetic.fail_at = 1  # the first measurement fails
     assert main(["search", str(config_file), *SMALL]) == 1
     err = capsys.readouterr().err
     assert "device lost" in err and "Traceback" not in err
 
 
-def test_check_config(config_file, capsys):
+def test_check_config(config_file, capsys, synthetic):
     assert main(["check-config", str(config_file)]) == 0
     out = capsys.readouterr().out
-    assert "valid" in out and "cli_test_space" in out
+    assert "valid" in out and "synthetic_for_tests" in out
     assert main(["check-config", str(config_file), "--set", "dynas.metrics=[acc, params]"]) == 2
     assert "nas.dynas.metrics" in capsys.readouterr().err
-    assert CliSpace.calls == 0
+    assert synthetic.calls == []
 
 
 def test_list_reads_the_registries(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("basic", "dynas", "cli_test_space", "ofa_resnet50", "accuracy_top1", "alias: acc", "nsga2 (default)"):
+    for name in (
+        "basic",
+        "dynas",
+        "synthetic_for_tests",
+        "ofa_resnet50",
+        "accuracy_top1",
+        "alias: acc",
+        "nsga2 (default)",
+    ):
         assert name in out, name
 
 

@@ -9,22 +9,16 @@ import pytest
 import yaml
 
 from neural_nas import NAS, DyNAS
-from neural_nas.errors import ConfigError, MeasurementError
-from neural_nas.nas.base import arch_key
+from neural_nas.approaches.dynas.driver import Driver
+from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError
+from neural_nas.nas.study import arch_key
 from neural_nas.results.dynast_csv import HEADER
 from neural_nas.supernets import supernet_registry
 from tests.image_data import make_image_folder
-from tests.synthetic_supernet import Synthetic, config, genes
+from tests.synthetic_supernet import Synthetic, genes
 
 SHARED = Path(__file__).resolve().parent / "data" / "dynast_ofa_mbv3_w1.0"  # a copy of shared/data (Apache-2.0)
 MBV3 = "ofa_mbv3_d234_e346_k357_w1.0"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_synthetic():
-    Synthetic.calls, Synthetic.fail_at = [], None
-    yield
-    Synthetic.fail_at = None  # the super-networks of other test files inherit it
 
 
 def read_rows(path):
@@ -82,8 +76,8 @@ def test_seed_document_yaml_runs(in_tmp, images):
         ("ofa_resnet50", ("macs", "params", "latency"), "unsga3"),
     ],
 )
-def test_a_search_per_super_network_family(in_tmp, images, supernet, metrics, algorithm):
-    c = config(
+def test_a_search_per_super_network_family(in_tmp, images, supernet, metrics, algorithm, dynas_config):
+    c = dynas_config(
         supernet,
         metrics,
         algorithm,
@@ -118,58 +112,58 @@ def test_a_search_per_super_network_family(in_tmp, images, supernet, metrics, al
         (("acc", "macs", "lat"), None),
     ],
 )
-def test_each_algorithm_at_its_objective_count(in_tmp, metrics, algorithm):
-    agent = NAS(config("synthetic_for_tests", metrics, algorithm, num_evals=30))
+def test_each_algorithm_at_its_objective_count(in_tmp, metrics, algorithm, dynas_config, synthetic):
+    agent = NAS(dynas_config("synthetic_for_tests", metrics, algorithm, num_evals=30))
     assert len(agent.search()) == 10
-    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 30  # nothing measured twice
+    assert len(synthetic.calls) == len(set(synthetic.calls)) == 30  # nothing measured twice
 
 
 @pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
-def test_tactics_spend_exactly_the_budget(in_tmp, tactic):
-    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=25, search_tactic=tactic))
+def test_tactics_spend_exactly_the_budget(in_tmp, tactic, dynas_config, synthetic):
+    agent = NAS(dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=25, search_tactic=tactic))
     agent.search()
-    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 25
+    assert len(synthetic.calls) == len(set(synthetic.calls)) == 25
     assert len(read_rows(in_tmp / "dynas_results.csv")) == 25
 
 
-def test_same_seed_same_search(in_tmp):
-    NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=25, results_csv_path="a.csv")).search()
-    first, Synthetic.calls = Synthetic.calls, []
-    NAS(config("synthetic_for_tests", ("acc", "macs"), num_evals=25, results_csv_path="b.csv")).search()
-    assert Synthetic.calls == first
+def test_same_seed_same_search(in_tmp, dynas_config, synthetic):
+    NAS(dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=25, results_csv_path="a.csv")).search()
+    first, synthetic.calls = synthetic.calls, []
+    NAS(dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=25, results_csv_path="b.csv")).search()
+    assert synthetic.calls == first
 
 
 @pytest.mark.parametrize("tactic", ["linas", "evolutionary"])
-def test_resume_after_an_interrupted_search(in_tmp, tactic):
-    c = config("synthetic_for_tests", ("acc", "macs"), num_evals=30, search_tactic=tactic)
-    Synthetic.fail_at = 17
+def test_resume_after_an_interrupted_search(in_tmp, tactic, dynas_config, synthetic):
+    c = dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=30, search_tactic=tactic)
+    synthetic.fail_at = 17
     with pytest.raises(MeasurementError, match="device lost") as info:
         NAS(c).search()
     assert set(info.value.arch) == {"a", "b"}
     assert len(read_rows(in_tmp / "dynas_results.csv")) == 16  # everything measured before the failure is on disk
-    before, failed = list(Synthetic.calls[:16]), Synthetic.calls[16]
-    Synthetic.fail_at = None
+    before, failed = list(synthetic.calls[:16]), synthetic.calls[16]
+    synthetic.fail_at = None
     agent = NAS(c)
     agent.search()
     rows = read_rows(in_tmp / "dynas_results.csv")
     assert len(rows) == 30 and len({r[0] for r in rows}) == 30
-    repeated = {k for k in Synthetic.calls if Synthetic.calls.count(k) > 1}
+    repeated = {k for k in synthetic.calls if synthetic.calls.count(k) > 1}
     assert repeated <= {failed}  # a completed measurement is never repeated (the failed one may be retried)
-    assert len(Synthetic.calls) == 16 + 1 + 14  # 16 kept, 1 failed, 14 more to reach 30
+    assert len(synthetic.calls) == 16 + 1 + 14  # 16 kept, 1 failed, 14 more to reach 30
     assert set(before) <= set(agent.search_results)
 
 
-def test_a_finished_search_resumes_without_measuring(in_tmp):
-    c = config("synthetic_for_tests", ("acc", "macs"), num_evals=20)
+def test_a_finished_search_resumes_without_measuring(in_tmp, dynas_config, synthetic):
+    c = dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=20)
     first = NAS(c).search()
-    Synthetic.calls = []
+    synthetic.calls = []
     again = NAS(c).search()
-    assert Synthetic.calls == [] and again == first
+    assert synthetic.calls == [] and again == first
 
 
-def test_shared_csv_loads_as_earlier_results(in_tmp):
+def test_shared_csv_loads_as_earlier_results(in_tmp, dynas_config):
     shutil.copy(SHARED / "mbnv3w10_linasnsga2_acc_macs.csv", in_tmp / "earlier.csv")
-    c = config(
+    c = dynas_config(
         MBV3, ("acc", "macs"), population=50, num_evals=100, results_csv_path="earlier.csv", dataset_path="/nonexistent"
     )
     agent = NAS(c)
@@ -180,22 +174,22 @@ def test_shared_csv_loads_as_earlier_results(in_tmp):
     accs = [agent.search_results[arch_key(s)]["accuracy_top1"] for s in front]
     assert max(accs) == max(m["accuracy_top1"] for m in agent.search_results.values())
     acc = agent.create_acc_predictor()
-    subnets = [t.arch for t in list(agent._trials.values())[:20]]
+    subnets = [t.arch for t in agent.study.trials[:20]]
     assert acc.predict(subnets).shape == (20,)
     macs = agent.create_macs_predictor()
     assert macs.predict(subnets).tolist() == [agent.search_results[arch_key(s)]["macs"] for s in subnets]
 
 
-def test_csv_of_another_super_network_is_refused(in_tmp):
+def test_csv_of_another_super_network_is_refused(in_tmp, dynas_config):
     shutil.copy(SHARED / "mbnv3w10_evoga_acc.csv", in_tmp / "w10.csv")
-    c = config("ofa_mbv3_d234_e346_k357_w1.2", ("params", "macs"), results_csv_path="w10.csv")
-    with pytest.raises(ConfigError, match="another super-network"):
+    c = dynas_config("ofa_mbv3_d234_e346_k357_w1.2", ("params", "macs"), results_csv_path="w10.csv")
+    with pytest.raises(ResultsFileError, match="another super-network"):
         NAS(c).search()
     assert len(read_rows(in_tmp / "w10.csv")) == 364  # untouched
 
 
-def test_estimate_measures_one_sub_network():
-    agent = NAS(config(MBV3, ("params", "macs")))
+def test_estimate_measures_one_sub_network(dynas_config):
+    agent = NAS(dynas_config(MBV3, ("params", "macs")))
     subnet = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5}
     metrics = agent.estimate(subnet)
     assert metrics["params"] > 0 and metrics["macs"] > 0
@@ -215,24 +209,24 @@ def test_estimate_measures_one_sub_network():
         ({"algorithm": "nsga3"}, "nas.search.search_algorithm"),
     ],
 )
-def test_config_errors_before_any_work(in_tmp, change, key):
+def test_config_errors_before_any_work(in_tmp, change, key, dynas_config):
     kwargs = {"supernet": "synthetic_for_tests", "metrics": ("acc", "macs"), **change}
     with pytest.raises(ConfigError) as info:
-        NAS(config(**kwargs))
+        NAS(dynas_config(**kwargs))
     assert info.value.key == key
 
 
-def test_accuracy_needs_a_dataset_path():
+def test_accuracy_needs_a_dataset_path(dynas_config):
     with pytest.raises(ConfigError, match="nas.dynas.dataset_path"):
-        NAS(config(MBV3, ("acc", "macs")))
+        NAS(dynas_config(MBV3, ("acc", "macs")))
 
 
-def test_metric_the_super_network_cannot_measure():
+def test_metric_the_super_network_cannot_measure(dynas_config):
     with pytest.raises(ConfigError, match="cannot measure params"):
-        NAS(config("synthetic_for_tests", ("acc", "params")))
+        NAS(dynas_config("synthetic_for_tests", ("acc", "params")))
 
 
-def test_offline_without_weights_is_one_clear_error(in_tmp, images, monkeypatch):
+def test_offline_without_weights_is_one_clear_error(in_tmp, images, monkeypatch, dynas_config):
     from neural_nas.supernets import _weights
 
     monkeypatch.setenv("NEURAL_NAS_CACHE", str(in_tmp / "cache"))
@@ -241,7 +235,7 @@ def test_offline_without_weights_is_one_clear_error(in_tmp, images, monkeypatch)
         raise OSError("no network")
 
     monkeypatch.setattr(_weights, "download", offline)
-    agent = NAS(config(MBV3, ("acc", "macs"), dataset_path=str(images), num_workers=0))
+    agent = NAS(dynas_config(MBV3, ("acc", "macs"), dataset_path=str(images), num_workers=0))
     with pytest.raises(ConfigError) as info:
         agent.search()
     message = str(info.value)
@@ -271,10 +265,10 @@ def test_best_first_orders_by_non_dominated_rank():
     assert best_first(vectors[:3], np.array([[3.0], [1], [2]])).ravel().tolist() == [1, 2, 0]
 
 
-def test_inner_budget_per_super_network_and_numpy_metrics(in_tmp):
-    assert NAS(config(MBV3, ("params", "macs"), inner_evals=None)).inner_evals == 20000
-    assert NAS(config("ofa_resnet50", ("params", "macs"), inner_evals=None)).inner_evals == 5000
-    assert NAS(config("ofa_resnet50", ("params", "macs"), inner_evals=700)).inner_evals == 700
+def test_inner_budget_per_super_network_and_numpy_metrics(in_tmp, dynas_config):
+    assert NAS(dynas_config(MBV3, ("params", "macs"), inner_evals=None)).inner_evals == 20000
+    assert NAS(dynas_config("ofa_resnet50", ("params", "macs"), inner_evals=None)).inner_evals == 5000
+    assert NAS(dynas_config("ofa_resnet50", ("params", "macs"), inner_evals=700)).inner_evals == 700
 
     @supernet_registry("numpy_metrics_for_tests")
     class NumpyMetrics(Synthetic):
@@ -283,30 +277,34 @@ def test_inner_budget_per_super_network_and_numpy_metrics(in_tmp):
         def measure(self, subnet, metrics):
             return {k: np.float32(v) for k, v in super().measure(subnet, metrics).items()}
 
-    agent = NAS(config("numpy_metrics_for_tests", ("acc", "macs"), num_evals=10))
+    agent = NAS(dynas_config("numpy_metrics_for_tests", ("acc", "macs"), num_evals=10))
     agent.search()
     assert len(agent.search_results) == 10
 
 
 @pytest.mark.parametrize(("population", "initial", "first_fit"), [(10, None, 10), (30, None, 20), (10, 4, 4)])
-def test_initial_population_sets_when_predictors_take_over(in_tmp, monkeypatch, population, initial, first_fit):
+def test_initial_population_sets_when_predictors_take_over(
+    in_tmp, monkeypatch, population, initial, first_fit, dynas_config, synthetic
+):
     fits = []
-    original = DyNAS.create_predictor
+    original = Driver.fit_predictor
 
     def recording(self, metric):
-        fits.append(len(self._trials))
+        fits.append(self.n_measured())
         return original(self, metric)
 
-    monkeypatch.setattr(DyNAS, "create_predictor", recording)
+    monkeypatch.setattr(Driver, "fit_predictor", recording)
     agent = NAS(
-        config("synthetic_for_tests", ("acc", "macs"), population=population, num_evals=24, initial_population=initial)
+        dynas_config(
+            "synthetic_for_tests", ("acc", "macs"), population=population, num_evals=24, initial_population=initial
+        )
     )
     agent.search()
     assert fits[0] == first_fit  # the random first population (default 20, at most one population), then predictors
-    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 24
+    assert len(synthetic.calls) == len(set(synthetic.calls)) == 24
 
 
-def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch):
+def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch, dynas_config):
     """Half of the inner search's first population is the measured sub-networks, best first; the rest is random."""
     import pymoo.optimize
 
@@ -319,11 +317,13 @@ def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch):
         return real_minimize(problem, algorithm, *args, **kwargs)
 
     monkeypatch.setattr(pymoo.optimize, "minimize", recording)  # linas imports it when it runs
-    agent = NAS(config("synthetic_for_tests", ("acc", "macs"), population=10, num_evals=20, initial_population=10))
+    agent = NAS(
+        dynas_config("synthetic_for_tests", ("acc", "macs"), population=10, num_evals=20, initial_population=10)
+    )
     agent.search()
     assert len(starts) == 1 and starts[0].shape == (MIN_INNER_POPULATION, 12)
     encoding = agent.supernet.encoding
-    first_ten = list(agent._trials.values())[:10]  # the random first population the predictors were fitted on
+    first_ten = agent.study.trials[:10]  # the random first population the predictors were fitted on
     vectors = np.stack([encoding.dict_to_vector(t.arch) for t in first_ten])
     objectives = np.array([[-t.metrics["accuracy_top1"], t.metrics["macs"]] for t in first_ten])
     expected = best_first(vectors, objectives)  # all 10: the measured share is 25 of 50
@@ -331,20 +331,25 @@ def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch):
     assert not {tuple(v) for v in starts[0][10:]} & {tuple(v) for v in vectors}  # the fill: random, not measured
 
 
-@supernet_registry("tiny_for_tests")
 class Tiny(Synthetic):
     name = "tiny_for_tests"
     encoding = genes(1)  # 4 x 3 = 12 sub-networks: less than the budget
     calls: list = []
 
 
+@pytest.fixture
+def tiny(register_supernet):
+    """`Tiny`, registered for this test only, with an empty call log."""
+    Tiny.calls = []
+    return register_supernet(Tiny)
+
+
 @pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
 @pytest.mark.parametrize("initial", [None, 2])
-def test_a_search_space_smaller_than_the_budget_is_measured_once(in_tmp, tactic, initial):
-    Tiny.calls = []
+def test_a_search_space_smaller_than_the_budget_is_measured_once(in_tmp, tactic, initial, dynas_config, tiny):
     agent = NAS(
-        config(
-            "tiny_for_tests",
+        dynas_config(
+            tiny.name,
             ("acc", "macs"),
             population=10,
             num_evals=30,
@@ -353,13 +358,13 @@ def test_a_search_space_smaller_than_the_budget_is_measured_once(in_tmp, tactic,
         )
     )
     agent.search()
-    assert len(Tiny.calls) == len(set(Tiny.calls)) == len(agent.search_results)
-    assert len(read_rows(agent.results_csv_path)) == len(Tiny.calls)
+    assert len(tiny.calls) == len(set(tiny.calls)) == len(agent.search_results)
+    assert len(read_rows(agent.results_csv_path)) == len(tiny.calls)
     if tactic != "evolutionary":  # NSGA-II may stop proposing new sub-networks before the space is exhausted
-        assert len(Tiny.calls) == 12
+        assert len(tiny.calls) == 12
 
 
-def test_the_driver_never_measures_a_sub_network_twice(in_tmp, caplog):
+def test_the_driver_never_measures_a_sub_network_twice(in_tmp, caplog, dynas_config, synthetic):
     from neural_nas.evolution.tactics import tactic_registry
 
     @tactic_registry("repeating_for_tests")
@@ -368,7 +373,7 @@ def test_the_driver_never_measures_a_sub_network_twice(in_tmp, caplog):
         state.measure(np.concatenate([first, first]))
         state.measure(first)
 
-    agent = NAS(config("synthetic_for_tests", num_evals=10, search_tactic="repeating_for_tests"))
+    agent = NAS(dynas_config("synthetic_for_tests", num_evals=10, search_tactic="repeating_for_tests"))
     agent.search()
-    assert len(Synthetic.calls) == len(set(Synthetic.calls)) == 3
+    assert len(synthetic.calls) == len(set(synthetic.calls)) == 3
     assert "proposed 3 sub-network(s) measured already or twice" in caplog.text

@@ -6,44 +6,43 @@ import json
 import math
 
 import pytest
-import torch
 
 from neural_nas import NAS, NASConfig
-from neural_nas.errors import ConfigError, MeasurementError, TooManyFailuresError
-from neural_nas.nas.base import arch_key
-from neural_nas.supernets import supernet_registry
-from tests.synthetic_supernet import Synthetic, config, genes
-
-SPACE = {"width": [2, 4, 8], "depth": [1, 2, 3]}
+from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError, TooManyFailuresError
+from neural_nas.nas.study import arch_key
+from neural_nas.results.csv_store import failures_path
+from tests.synthetic_supernet import Synthetic, genes
 
 
-def builder(arch):
-    return torch.nn.Sequential(*[torch.nn.Linear(arch["width"], arch["width"]) for _ in range(arch["depth"])])
+@pytest.fixture
+def basic_agent(basic_space, model_builder):
+    """``basic_agent(fails, result, max_trials, algorithm, **search)``: a Basic NAS agent whose eval function fails
+    for the architectures ``fails`` selects (or returns ``result`` for them); returns (agent, the eval's calls)."""
 
+    def make(fails=lambda arch: False, result=None, max_trials=5, algorithm="grid", **search):
+        config = NASConfig(approach="basic", search_space=basic_space, search_algorithm=algorithm)
+        config.nas.search.max_trials = max_trials
+        config.nas.search.metrics = ["acc", "size"]
+        config.nas.search.higher_is_better = [True, False]
+        for key, value in search.items():
+            setattr(config.nas.search, key, value)
+        agent = NAS(config, model_builder=model_builder)
+        calls = []
 
-def basic_agent(fails=lambda arch: False, result=None, max_trials=5, algorithm="grid", **search):
-    """A Basic NAS agent whose eval function fails for the architectures ``fails`` selects; returns (agent, calls)."""
-    config = NASConfig(approach="basic", search_space=SPACE, search_algorithm=algorithm)
-    config.nas.search.max_trials = max_trials
-    config.nas.search.metrics = ["acc", "size"]
-    config.nas.search.higher_is_better = [True, False]
-    for key, value in search.items():
-        setattr(config.nas.search, key, value)
-    agent = NAS(config, model_builder=builder)
-    calls = []
+        def evaluate(model):
+            arch = {"width": model[0].in_features, "depth": len(model)}
+            calls.append(arch_key(arch))
+            if fails(arch):
+                if result is not None:
+                    return result
+                raise RuntimeError("CUDA out of memory (simulated)")
+            size = sum(p.numel() for p in model.parameters())
+            return {"acc": math.log(size), "size": size}
 
-    def evaluate(model):
-        arch = {"width": model[0].in_features, "depth": len(model)}
-        calls.append(arch_key(arch))
-        if fails(arch):
-            if result is not None:
-                return result
-            raise RuntimeError("CUDA out of memory (simulated)")
-        size = sum(p.numel() for p in model.parameters())
-        return {"acc": math.log(size), "size": size}
+        agent.eval_func = evaluate
+        return agent, calls
 
-    agent.eval_func = evaluate
-    return agent, calls
+    return make
 
 
 def journal(tmp):
@@ -55,7 +54,7 @@ def depth_two(arch):
 
 
 # -- Basic NAS ---------------------------------------------------------------------------------------------------------
-def test_default_is_raise_and_keeps_what_was_measured(in_tmp):
+def test_default_is_raise_and_keeps_what_was_measured(in_tmp, basic_agent):
     agent, calls = basic_agent(fails=lambda a: a == {"depth": 1, "width": 8})
     with pytest.raises(MeasurementError, match="out of memory") as info:
         agent.search()
@@ -68,14 +67,14 @@ def test_default_is_raise_and_keeps_what_was_measured(in_tmp):
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), {"acc": float("nan"), "size": 3}, "high"])
-def test_nan_or_non_number_is_a_measurement_error_naming_the_architecture(in_tmp, bad):
+def test_nan_or_non_number_is_a_measurement_error_naming_the_architecture(in_tmp, bad, basic_agent):
     agent, _ = basic_agent(fails=lambda a: a["width"] == 4, result=bad)
     with pytest.raises(MeasurementError, match=r"'width': 4"):
         agent.search()
     assert len(journal(in_tmp)) == 1
 
 
-def test_train_func_failure_is_reported_with_the_architecture(in_tmp):
+def test_train_func_failure_is_reported_with_the_architecture(in_tmp, basic_agent):
     agent, _ = basic_agent()
 
     def train(model):
@@ -87,7 +86,7 @@ def test_train_func_failure_is_reported_with_the_architecture(in_tmp):
     assert info.value.arch == {"depth": 1, "width": 2}
 
 
-def test_skip_records_failures_and_goes_on(in_tmp):
+def test_skip_records_failures_and_goes_on(in_tmp, basic_agent):
     agent, calls = basic_agent(fails=depth_two, max_trials=7, on_error="skip")
     front = agent.search()
     records = journal(in_tmp)
@@ -103,7 +102,7 @@ def test_skip_records_failures_and_goes_on(in_tmp):
     assert final.startswith("Search results: 4 architectures")
 
 
-def test_skip_failures_are_not_retried_on_resume(in_tmp):
+def test_skip_failures_are_not_retried_on_resume(in_tmp, basic_agent):
     agent, _ = basic_agent(fails=depth_two, max_trials=5, on_error="skip")
     agent.search()  # 3 measured, 2 failed
     again, calls = basic_agent(max_trials=8, on_error="skip")  # now nothing would fail
@@ -116,13 +115,13 @@ def test_skip_failures_are_not_retried_on_resume(in_tmp):
     assert len(retry.search_results) == 9
 
 
-def test_skip_with_a_searcher_that_keeps_proposing_failed_ones(in_tmp):
+def test_skip_with_a_searcher_that_keeps_proposing_failed_ones(in_tmp, basic_agent):
     agent, calls = basic_agent(fails=depth_two, max_trials=20, on_error="skip", algorithm="bo")
     agent.search()  # the space is exhausted: 6 measured, 3 failed, no endless loop
     assert len(agent.search_results) == 6 and len(calls) == 9
 
 
-def test_every_measurement_failing_stops_with_a_clear_error(in_tmp):
+def test_every_measurement_failing_stops_with_a_clear_error(in_tmp, basic_agent):
     agent, calls = basic_agent(fails=lambda a: True, max_trials=9, on_error="skip", max_consecutive_failures=4)
     with pytest.raises(TooManyFailuresError) as info:
         agent.search()
@@ -133,7 +132,7 @@ def test_every_measurement_failing_stops_with_a_clear_error(in_tmp):
     assert len(calls) == 4 and len(journal(in_tmp)) == 4
 
 
-def test_a_success_resets_the_failure_count(in_tmp):
+def test_a_success_resets_the_failure_count(in_tmp, basic_agent):
     agent, calls = basic_agent(
         fails=lambda a: a["width"] != 8, max_trials=9, on_error="skip", max_consecutive_failures=3
     )
@@ -141,7 +140,7 @@ def test_a_success_resets_the_failure_count(in_tmp):
     assert len(agent.search_results) == 3 and len(calls) == 9
 
 
-def test_a_builder_returning_a_non_module_is_a_config_error_even_with_skip(in_tmp):
+def test_a_builder_returning_a_non_module_is_a_config_error_even_with_skip(in_tmp, basic_agent):
     agent, _ = basic_agent(on_error="skip")
     agent.model_builder = lambda arch: "not a model"
     with pytest.raises(ConfigError, match="model_builder"):
@@ -149,7 +148,6 @@ def test_a_builder_returning_a_non_module_is_a_config_error_even_with_skip(in_tm
 
 
 # -- Dynamic NAS ------------------------------------------------------------------------------------------------------
-@supernet_registry("on_error_synthetic")
 class Flaky(Synthetic):
     """`Synthetic` with 10 genes; sub-networks with sum(a) % 3 == 0 fail (or return NaN) while ``failing``."""
 
@@ -168,18 +166,26 @@ class Flaky(Synthetic):
         raise RuntimeError("sensor timeout")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_flaky():
+@pytest.fixture
+def flaky(register_supernet):
+    """`Flaky`, registered as ``on_error_synthetic`` for this test only, with its failure rule reset."""
     Flaky.calls, Flaky.nan = [], False
     Flaky.failing = staticmethod(lambda subnet: sum(subnet["a"]) % 3 == 0)
+    return register_supernet(Flaky)
 
 
-def dynas_config(num_evals=30, tactic="linas", **search):
-    return config("on_error_synthetic", num_evals=num_evals, inner_evals=300, search_tactic=tactic, search=search)
+@pytest.fixture
+def flaky_config(flaky, dynas_config):
+    """``flaky_config(num_evals, tactic, **search)``: a Dynamic NAS config on `Flaky`."""
+
+    def make(num_evals=30, tactic="linas", **search):
+        return dynas_config(flaky.name, num_evals=num_evals, inner_evals=300, search_tactic=tactic, search=search)
+
+    return make
 
 
 def failures(tmp):
-    path = tmp / "dynas_results.csv.failures.jsonl"
+    path = failures_path(tmp / "dynas_results.csv")
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -189,9 +195,9 @@ def csv_rows(tmp):
 
 @pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
 @pytest.mark.parametrize("nan", [False, True])
-def test_dynas_skip_records_failures_beside_the_csv(in_tmp, tactic, nan):
+def test_dynas_skip_records_failures_beside_the_csv(in_tmp, tactic, nan, flaky_config):
     Flaky.nan = nan
-    agent = NAS(dynas_config(tactic=tactic, on_error="skip"))
+    agent = NAS(flaky_config(tactic=tactic, on_error="skip"))
     result = agent.search()
     assert len(result) == 10
     rows = csv_rows(in_tmp)
@@ -203,42 +209,40 @@ def test_dynas_skip_records_failures_beside_the_csv(in_tmp, tactic, nan):
     assert all(sum(a["a"]) % 3 for a in agent.find_best_model_archs())
 
 
-def test_dynas_failures_are_not_retried_on_resume(in_tmp):
-    NAS(dynas_config(num_evals=20, on_error="skip")).search()
+def test_dynas_failures_are_not_retried_on_resume(in_tmp, flaky_config):
+    NAS(flaky_config(num_evals=20, on_error="skip")).search()
     failed = {arch_key(f["arch"]) for f in failures(in_tmp)}
     assert failed
     Flaky.calls, Flaky.failing = [], staticmethod(lambda subnet: False)
-    agent = NAS(dynas_config(num_evals=30, on_error="skip"))
+    agent = NAS(flaky_config(num_evals=30, on_error="skip"))
     agent.search()
     assert len(Flaky.calls) == 10 and not failed & set(Flaky.calls)
     assert len(agent.search_results) == 30 - len(failed)
     Flaky.calls = []
-    agent = NAS(dynas_config(num_evals=30, on_error="skip", retry_failed=True))
+    agent = NAS(flaky_config(num_evals=30, on_error="skip", retry_failed=True))
     agent.search()  # the recorded failures no longer count: as many new measurements
     assert len(Flaky.calls) == len(failed) and len(agent.search_results) == 30
 
 
-def test_dynas_raise_writes_no_failure_record(in_tmp):
+def test_dynas_raise_writes_no_failure_record(in_tmp, flaky_config):
     with pytest.raises(MeasurementError, match="sensor timeout") as info:
-        NAS(dynas_config()).search()
+        NAS(flaky_config()).search()
     assert Flaky.failing(info.value.arch)
     assert failures(in_tmp) == []
     assert len(csv_rows(in_tmp)) == len(Flaky.calls) - 1
 
 
-def test_dynas_every_measurement_failing_stops(in_tmp):
+def test_dynas_every_measurement_failing_stops(in_tmp, flaky_config):
     Flaky.failing = staticmethod(lambda subnet: True)
     with pytest.raises(TooManyFailuresError, match="nas.search.max_consecutive_failures") as info:
-        NAS(dynas_config(on_error="skip", max_consecutive_failures=5)).search()
+        NAS(flaky_config(on_error="skip", max_consecutive_failures=5)).search()
     assert "failures.jsonl" in str(info.value) and "sensor timeout" in str(info.value)
     assert len(failures(in_tmp)) == 5 and len(Flaky.calls) == 5
     assert not (in_tmp / "dynas_results.csv").exists() or csv_rows(in_tmp) == []
 
 
-def test_dynas_failures_file_of_another_super_network_is_refused(in_tmp):
-    (in_tmp / "dynas_results.csv.failures.jsonl").write_text(
-        json.dumps({"arch": {"ks": [3] * 20}, "error": "x"}) + "\n"
-    )
-    with pytest.raises(ConfigError, match=r"failures\.jsonl:1"):
-        NAS(dynas_config(on_error="skip")).search()
+def test_dynas_failures_file_of_another_super_network_is_refused(in_tmp, flaky_config):
+    failures_path(in_tmp / "dynas_results.csv").write_text(json.dumps({"arch": {"ks": [3] * 20}, "error": "x"}) + "\n")
+    with pytest.raises(ResultsFileError, match=r"failures\.jsonl:1"):
+        NAS(flaky_config(on_error="skip")).search()
     assert Flaky.calls == []

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from neural_nas.errors import ConfigError
+from neural_nas.nas.study import Study
 from neural_nas.plotting import (
     HypervolumeTracker,
     Results,
@@ -131,29 +132,26 @@ def test_load_results_from_a_dynas_csv(tmp_path):
 
 
 class FakeAgent:
+    """What load_results reads of an agent: its metrics, their directions and its study."""
+
     metric_names = ["accuracy", "size"]
     higher_is_better = [True, False]
-    search_results = {(1, "a"): {"accuracy": 0.9, "size": 3.0}, (2, "b"): {"accuracy": 0.8, "size": 1.0}}
+
+    def __init__(self):
+        self.study = Study(self.metric_names, self.higher_is_better)
+        self.study.add_trial({"w": 1, "k": "a"}, {"accuracy": 0.9, "size": 3.0})
+        self.study.add_trial({"w": 2, "k": "b"}, {"accuracy": 0.8, "size": 1.0})
 
 
 def test_load_results_from_an_agent():
     results = load_results(FakeAgent())
     assert results.metric_names == ["accuracy", "size"] and results.higher_is_better == [True, False]
-    assert results.archs == [(1, "a"), (2, "b")]
+    assert results.archs == [{"w": 1, "k": "a"}, {"w": 2, "k": "b"}]
     assert load_results(FakeAgent(), ["size"]).points == [{"size": 3.0}, {"size": 1.0}]
     with pytest.raises(ConfigError, match="accuracy, size"):
         load_results(FakeAgent(), ["latency"])
     with pytest.raises(TypeError, match="NAS agent"):
         load_results(42)
-
-
-@pytest.fixture
-def plt():
-    import matplotlib  # noqa: F401  (a dev dependency: fail, never skip)
-    import matplotlib.pyplot as plt
-
-    yield plt
-    plt.close("all")
 
 
 @pytest.mark.parametrize("metrics", [["accuracy_top1"], ACC_MACS, ["accuracy_top1", "macs", "params"]])
@@ -174,13 +172,18 @@ def test_plot_pareto_front_writes_a_png(tmp_path, plt, metrics):
 
 
 def test_plot_hypervolume_writes_a_png_from_a_csv(tmp_path, plt):
-    path = write_csv(
-        tmp_path / "r.csv",
-        [({"d": [i]}, {"accuracy_top1": 50.0 + i, "macs": 1e8 * (1 + (i * 7) % 5)}) for i in range(12)],
-    )
+    import matplotlib.image
+
+    points = [{"accuracy_top1": 50.0 + i, "macs": 1e8 * (1 + (i * 7) % 5)} for i in range(12)]
+    path = write_csv(tmp_path / "r.csv", [({"d": [i]}, p) for i, p in enumerate(points)])
     fig = plot_hypervolume(str(path), metrics=["acc", "macs"], path=tmp_path / "hv.png")
-    assert (tmp_path / "hv.png").stat().st_size > 1000
     assert "reference point" in fig.axes[0].get_title()
+    (line,) = fig.axes[0].get_lines()  # the hypervolume after each measurement, in the CSV's order
+    assert line.get_xdata().tolist() == list(range(1, 13))
+    assert line.get_ydata().tolist() == pytest.approx(hypervolume_history(points, [True, False]).hypervolume.tolist())
+    image = matplotlib.image.imread(tmp_path / "hv.png")  # a 6 x 4 inch figure at 120 dpi, cropped to its content
+    assert 0.75 < image.shape[1] / 720 < 1.25 and 0.75 < image.shape[0] / 480 < 1.25
+    assert image[..., :3].std() > 0.05  # not blank
 
 
 def test_missing_matplotlib_names_the_extra(monkeypatch):

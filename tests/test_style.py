@@ -2,8 +2,9 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
-from synthetic_supernet import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ruff(*args):

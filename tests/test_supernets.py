@@ -164,8 +164,24 @@ def test_base_class_defaults() -> None:
     assert np.array_equal(toy.features(vectors), toy.encoding.onehot(vectors))
     assert toy.exact_metrics(vectors) == {}
     assert toy.parse_record(toy.subnet_record({"width": [np.int64(8), 16]})) == {"width": [8, 16]}
+    assert toy.load(pretrained=False, ckpt_path=None, device="cpu") is None  # nothing to load by default
+    with pytest.raises(ConfigError, match="toy.*neither"):
+        toy.active_subnet({"width": [8, 16]})  # neither extracts nor measures itself: a contract error, not a failure
     with pytest.raises(NotImplementedError):
-        toy.load(pretrained=False, ckpt_path=None, device="cpu")
+        toy.measure({"width": [8, 16]}, ["macs"])
+
+
+def test_a_super_network_that_measures_must_declare_it() -> None:
+    from neural_nas.supernets.encoding import Encoding
+
+    with pytest.raises(TypeError, match="measures_itself = True"):
+
+        class Undeclared(SuperNetwork):
+            name = "undeclared"
+            encoding = Encoding({"width": {"count": 1, "vars": [8, 16]}})
+
+            def measure(self, subnet, metrics):
+                return {"macs": 1.0}
 
 
 def test_import_is_light() -> None:
@@ -209,7 +225,8 @@ def test_offline_error_says_where_to_put_the_file(offline: Path) -> None:
     assert "nas.dynas.supernet_ckpt_path" in message
     assert str(offline / "cache" / "supernets" / MBV3) in message
     assert "NEURAL_NAS_CACHE" in message and "network is unreachable" in message
-    assert supernet._model is None  # nothing built for nothing
+    with pytest.raises(RuntimeError, match="load"):
+        _ = supernet.model  # nothing built for nothing
 
 
 def test_missing_explicit_path_is_a_config_error(offline: Path) -> None:

@@ -154,11 +154,11 @@ def test_digits_split_is_disjoint_stratified_and_deterministic():
     assert torch.bincount(labels).min() >= 40  # stratified: every class well represented in the held-out part
 
 
-def test_user_registered_dataset_is_checked_against_its_signature(monkeypatch):
+def test_user_registered_dataset_is_checked_against_its_signature():
+    @dataset_registry("tiny")  # for this test only: tests/conftest.py scopes every registry
     def tiny(n: int, width: int = 4):
         return torch.utils.data.TensorDataset(torch.ones(n, width), torch.zeros(n, dtype=torch.long))
 
-    monkeypatch.setitem(dataset_registry._entries, "tiny", tiny)
     assert build_eval_func(eval_section({"tiny": {"n": 5}}))(linear()) in (0.0, 1.0)
     with pytest.raises(ConfigError) as err:
         build_eval_func(eval_section({"tiny": {"n": 5, "widht": 4}}))

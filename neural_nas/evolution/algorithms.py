@@ -6,9 +6,12 @@ rounding repair, duplicates eliminated.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from neural_nas._registry import Registry
 from neural_nas.errors import ConfigError
@@ -18,21 +21,36 @@ from neural_nas.errors import ConfigError
 class AlgorithmSpec:
     name: str
     n_objectives: int
-    build: Callable[[int, int], Any]  # (population, seed) -> a pymoo Algorithm
+    # (population, seed, sampling) -> a pymoo Algorithm; sampling is its first population (an array of choice-index
+    # rows) or None for integer random sampling.
+    make: Callable[[int, int, Any], Any]
     default: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            inspect.signature(self.make).bind(0, 0, None)
+        except TypeError:
+            raise TypeError(
+                f"algorithm {self.name!r}: make must take (population, seed, sampling); sampling is the first "
+                "population as an array of choice-index rows, or None for random sampling"
+            ) from None
+
+    def build(self, population: int, seed: int, sampling: np.ndarray | None = None) -> Any:
+        """A new pymoo algorithm; ``sampling`` (rows of choice indices) is its first population when given."""
+        return self.make(population, seed, None if sampling is None else np.asarray(sampling, dtype=float))
 
 
 algorithm_registry: Registry[AlgorithmSpec] = Registry("evolutionary algorithm", "nas.search.search_algorithm")
 
 
-def _operators() -> dict[str, Any]:
+def _operators(sampling: Any) -> dict[str, Any]:
     from pymoo.operators.crossover.sbx import SBX
     from pymoo.operators.mutation.pm import PM
     from pymoo.operators.repair.rounding import RoundingRepair
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
     return {
-        "sampling": IntegerRandomSampling(),
+        "sampling": IntegerRandomSampling() if sampling is None else sampling,
         "crossover": SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
         "mutation": PM(prob=0.02, eta=20, vtype=float, repair=RoundingRepair()),
         "eliminate_duplicates": True,
@@ -46,26 +64,28 @@ def _ref_dirs(population: int, seed: int) -> Any:
     return get_reference_directions("energy", 3, population, seed=seed)
 
 
-def _ga(population: int, seed: int) -> Any:
+def _ga(population: int, seed: int, sampling: Any) -> Any:
     from pymoo.algorithms.soo.nonconvex.ga import GA
 
-    return GA(pop_size=population, **_operators())
+    return GA(pop_size=population, **_operators(sampling))
 
 
-def _cmaes(population: int, seed: int) -> Any:
+def _cmaes(population: int, seed: int, sampling: Any) -> Any:
     from pymoo.algorithms.soo.nonconvex.cmaes import CMAES
 
     # CMA-ES samples real vectors; the problem rounds and clips them to choice indices.
-    return CMAES(popsize=population, restarts=0)
+    # Its start point is the best of a sample: pymoo's default sample, or the given first population (pymoo takes an
+    # array of rows as x0 for that).
+    return CMAES(popsize=population, restarts=0, x0=sampling)
 
 
-def _nsga2(population: int, seed: int) -> Any:
+def _nsga2(population: int, seed: int, sampling: Any) -> Any:
     from pymoo.algorithms.moo.nsga2 import NSGA2
 
-    return NSGA2(pop_size=population, **_operators())
+    return NSGA2(pop_size=population, **_operators(sampling))
 
 
-def _age(population: int, seed: int) -> Any:
+def _age(population: int, seed: int, sampling: Any) -> Any:
     try:
         import numba  # noqa: F401
     except ImportError as err:
@@ -74,27 +94,27 @@ def _age(population: int, seed: int) -> Any:
         ) from err
     from pymoo.algorithms.moo.age import AGEMOEA
 
-    return AGEMOEA(pop_size=population, **_operators())
+    return AGEMOEA(pop_size=population, **_operators(sampling))
 
 
-def _unsga3(population: int, seed: int) -> Any:
+def _unsga3(population: int, seed: int, sampling: Any) -> Any:
     from pymoo.algorithms.moo.unsga3 import UNSGA3
 
-    return UNSGA3(ref_dirs=_ref_dirs(population, seed), pop_size=population, **_operators())
+    return UNSGA3(ref_dirs=_ref_dirs(population, seed), pop_size=population, **_operators(sampling))
 
 
-def _ctaea(population: int, seed: int) -> Any:
+def _ctaea(population: int, seed: int, sampling: Any) -> Any:
     from pymoo.algorithms.moo.ctaea import CTAEA
 
-    ops = _operators()
+    ops = _operators(sampling)
     ops.pop("eliminate_duplicates")  # C-TAEA manages its own archives
     return CTAEA(ref_dirs=_ref_dirs(population, seed), **ops)
 
 
-def _moead(population: int, seed: int) -> Any:
+def _moead(population: int, seed: int, sampling: Any) -> Any:
     from pymoo.algorithms.moo.moead import MOEAD
 
-    ops = _operators()
+    ops = _operators(sampling)
     ops.pop("eliminate_duplicates")
     return MOEAD(
         ref_dirs=_ref_dirs(population, seed), n_neighbors=min(15, population - 1), prob_neighbor_mating=0.7, **ops

@@ -31,14 +31,13 @@ tactic_registry: Registry = Registry("search tactic", "nas.dynas.search_tactic")
 MIN_INNER_POPULATION = 50
 
 # Random sub-networks measured before the predictors are first fitted, unless `nas.dynas.initial_population` says
-# otherwise (at most one population). The reference measures a whole population (50) first; on the OFA MobileNetV3
-# surrogate 10 to 30 all reach random search's hypervolume at 200 measurements sooner than 50 (benchmarks/RESULTS.md).
+# otherwise (at most one population). The reference measures a whole population (50) first; a smaller first step
+# reaches a good front with fewer measurements (benchmarks/RESULTS.md, "Sample efficiency").
 DEFAULT_INITIAL_POPULATION = 20
 
 # Share of the inner search's first population taken from the best measured sub-networks (the rest is random): the
-# search then refines real winners as well as exploring. On the OFA MobileNetV3 surrogate (20 seeds) it cut the median
-# measurements needed to reach random search's hypervolume at 400 from 40 to 34, at 1,000 from 71 to 65
-# (benchmarks/RESULTS.md); the reference starts from a random population (share 0).
+# search then refines real winners as well as exploring (the ablation is in benchmarks/RESULTS.md); the reference
+# starts from a random population (share 0).
 MEASURED_SHARE = 0.5
 
 # The evolutionary baseline stops when this many generations in a row bring no unmeasured sub-network (in a small
@@ -92,7 +91,8 @@ class SearchState(Protocol):
         fewer than ``initial_population`` sub-networks are measured."""
 
     def measured_problem(self) -> SubnetProblem:
-        """A problem that reads measured values (every row it is given must be measured)."""
+        """A problem that reads measured values (a failed or unmeasured row scores as a failure: the worst measured
+        value of each metric)."""
 
 
 @tactic_registry("random")
@@ -117,11 +117,10 @@ def linas(state: SearchState) -> None:
             batch = state.random_unmeasured(min(state.initial_population - state.n_measured(), state.remaining()))
         else:
             inner_population = max(state.population, MIN_INNER_POPULATION)
-            algorithm = state.algorithm.build(inner_population, state.new_seed())
-            if hasattr(algorithm, "initialization"):  # pymoo's sampled first population (every registered one has it)
-                best = state.best_measured(int(MEASURED_SHARE * inner_population))
-                fill = state.random_unmeasured(inner_population - len(best))
-                algorithm.initialization.sampling = np.concatenate([best, fill]).astype(float)
+            seed = state.new_seed()
+            best = state.best_measured(int(MEASURED_SHARE * inner_population))
+            first = np.concatenate([best, state.random_unmeasured(inner_population - len(best))])
+            algorithm = state.algorithm.build(inner_population, seed, sampling=first)
             result = minimize(problem, algorithm, ("n_eval", state.inner_evals), seed=state.new_seed(), verbose=False)
             batch = state.unmeasured(best_first(problem.as_indices(result.pop.get("X")), result.pop.get("F")))[:want]
             if len(batch) < want:  # the predictors' favourites are measured already: explore at random

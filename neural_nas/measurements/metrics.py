@@ -1,7 +1,18 @@
-"""The Dynamic NAS metrics: canonical names, aliases, direction, unit and results-CSV column, declared once."""
+"""The Dynamic NAS metrics: each declared once, with its name, results-CSV column, direction, unit and aliases.
+
+A user's metric is one declaration away::
+
+    from neural_nas.measurements import Metric, metric_registry
+
+    metric_registry.add(Metric("energy", csv_column="Energy (mJ)", higher_is_better=False, unit="mJ"))
+
+A super-network that lists ``"energy"`` in its ``metrics`` can then be searched on it; its values get their own column
+in the results CSV, are read back when a search resumes, and are never measured again.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from neural_nas._registry import Registry
@@ -9,21 +20,44 @@ from neural_nas._registry import Registry
 
 @dataclass(frozen=True)
 class Metric:
+    """A measurable property of a sub-network. ``csv_column`` is its header in the results CSV (unique)."""
+
     name: str
     csv_column: str
     higher_is_better: bool
     unit: str
+    aliases: tuple[str, ...] = ()
 
 
-metric_registry: Registry[Metric] = Registry("metric", "nas.dynas.metrics")
+class MetricRegistry(Registry[Metric]):
+    def add(self, metric: Metric) -> Metric:
+        """Register ``metric`` under its name and aliases (a name registered again is replaced, with a warning).
 
-for _metric, _aliases in [
-    (Metric("accuracy_top1", "Top-1 Acc (%)", True, "%"), ("acc",)),
-    (Metric("macs", "MACs", False, "MACs"), ()),
-    (Metric("params", "Model Parameters", False, "parameters"), ()),
-    (Metric("latency", "Latency (ms)", False, "ms"), ("lat",)),
+        Names are lower case, as every registry's: ``Metric("Energy", ...)`` is registered as ``energy``."""
+        metric = dataclasses.replace(metric, name=metric.name.strip().lower())
+        taken = [m.name for m in map(self.get, self.names()) if m.csv_column == metric.csv_column]
+        if taken and taken != [metric.name]:
+            raise ValueError(f"results-CSV column {metric.csv_column!r} already belongs to metric {taken[0]!r}")
+        self.register(metric.name, metric, aliases=metric.aliases)
+        return metric
+
+    def by_column(self, column: str) -> Metric | None:
+        """The metric written under a results-CSV header (surrounding spaces ignored), or None."""
+        for metric in map(self.get, self.names()):
+            if metric.csv_column.strip() == column.strip():
+                return metric
+        return None
+
+
+metric_registry = MetricRegistry("metric", "nas.dynas.metrics")
+
+for _metric in [
+    Metric("accuracy_top1", "Top-1 Acc (%)", True, "%", aliases=("acc",)),
+    Metric("macs", "MACs", False, "MACs"),
+    Metric("params", "Model Parameters", False, "parameters"),
+    Metric("latency", "Latency (ms)", False, "ms", aliases=("lat",)),
 ]:
-    metric_registry.register(_metric.name, _metric, aliases=_aliases)
+    metric_registry.add(_metric)
 
-# Column order of the results CSV (the DyNAS-T format).
-CSV_METRIC_ORDER = ("params", "latency", "macs", "accuracy_top1")
+# The metric columns of the DyNAS-T results CSV, in its order (the default of `SuperNetwork.csv_metrics`).
+DYNAST_CSV_METRICS = ("params", "latency", "macs", "accuracy_top1")

@@ -1,10 +1,16 @@
-"""Measuring one sub-network of a torch super-network: exact table metrics, counted MACs/params, latency, accuracy."""
+"""Measuring one sub-network of a torch super-network: exact table metrics, counted MACs/params, latency, accuracy.
+
+Imported only when the library measures sub-networks itself (it imports torch)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from torch import nn
+
+from neural_nas.errors import measuring
 
 logger = logging.getLogger("neural_nas")
 
@@ -15,6 +21,9 @@ class SubnetMeasurer:
     Cheap exact metrics from the super-network's tables are always included (they fill the results CSV for free);
     the torch sub-network is extracted only when a requested metric needs it. The accuracy evaluator decodes its
     images once, on first use, and is reused for every sub-network.
+
+    Extracting the sub-network and its forward passes are wrapped in `measuring`: what fails there is this
+    sub-network's failure (a MeasurementError naming it); the library code around them fails the search.
     """
 
     def __init__(
@@ -42,7 +51,8 @@ class SubnetMeasurer:
         missing = [m for m in self.metrics if m not in out]
         if not missing:
             return out
-        module = self.supernet.active_subnet(subnet).to(self.device)
+        with measuring(subnet):
+            module = SubnetCode(self.supernet.active_subnet(subnet), subnet).to(self.device)
         size = self.supernet.image_size
         if "macs" in missing or "params" in missing:
             from neural_nas.measurements.counting import count_macs_params
@@ -64,3 +74,19 @@ class SubnetMeasurer:
         if "accuracy_top1" in missing:
             out["accuracy_top1"] = float(self.accuracy_evaluator.evaluate(module))
         return out
+
+
+class SubnetCode(nn.Module):
+    """An extracted sub-network whose forward pass reports its errors as that sub-network's `MeasurementError`.
+
+    The forward pass is the super-network's code; the measurements around it (counting, timing, data) are the
+    library's, and an error there is a bug that stops the search instead of being recorded as a failure.
+    """
+
+    def __init__(self, module: nn.Module, subnet: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.module, self.subnet = module, dict(subnet)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        with measuring(self.subnet):
+            return self.module(*args, **kwargs)

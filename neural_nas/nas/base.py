@@ -1,30 +1,30 @@
-"""NASBase: the propose -> build -> estimate -> record -> feedback -> persist loop, written once.
+"""NASBase: the public face of every approach (the seed document's interface) and the model-based search loop.
 
-Approaches subclass it and override hooks: `estimate` (how one model is measured) and `_setup` (what must be ready
-before the first trial). The log in ``<res_save_path>/NASResults/results.jsonl`` is the only source of truth: a new
-search in the same place replays it, so nothing measured is lost or measured twice.
+The loop is propose -> build -> estimate -> record -> feed back -> persist. Approaches that measure models subclass
+NASBase and implement `estimate` (Basic NAS adds train/eval functions); approaches of another shape (Dynamic NAS)
+replace `search`. The record of a search is a `Study` (`nas.study`); ``<res_save_path>/NASResults/results.jsonl``
+is its durable copy (`results.journal_store`), replayed on resume so nothing measured is lost or measured twice.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from neural_nas._registry import Registry
 from neural_nas.config import NASConfig
-from neural_nas.errors import ConfigError, MeasurementError, TooManyFailuresError, measuring
-from neural_nas.nas.pareto import pareto_front, sign_adjust
+from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError
+from neural_nas.nas.model_trial import measure_model
 from neural_nas.nas.search_space import SearchSpace
+from neural_nas.nas.study import FailureGuard, Study, Trial, arch_key
 from neural_nas.results import Journal, write_atomic
+from neural_nas.results.journal_store import JournalStore, replay_records
 from neural_nas.results.lock import ResultsLock
-from neural_nas.results.reports import archive_reports, format_report
+from neural_nas.results.reports import archive_reports, study_report
 
 logger = logging.getLogger("neural_nas")
 
@@ -40,56 +40,6 @@ LOG_NAME = "results.jsonl"
 _MAX_REPEATS = 1000
 
 
-@dataclass
-class Trial:
-    """One measured architecture."""
-
-    arch: dict[str, Any]
-    metrics: dict[str, float]
-    params: int | None = None
-
-    def as_record(self) -> dict[str, Any]:
-        return {"arch": self.arch, "metrics": self.metrics, "params": self.params}
-
-
-def timestamp() -> str:
-    return datetime.datetime.now().isoformat(timespec="seconds")
-
-
-class FailureGuard:
-    """Applies ``nas.search.on_error``: counts failed measurements in a row and stops the search at the limit."""
-
-    def __init__(self, conf: NASConfig, record: str) -> None:
-        self.skip = conf.nas.search.on_error == "skip"
-        self.limit = conf.nas.search.max_consecutive_failures
-        self.record = record
-        self.in_a_row: list[tuple[Any, str]] = []
-
-    def failed(self, arch: Any, reason: str) -> None:
-        logger.warning(
-            "measuring %r failed (%s); recorded in %s and skipped (on_error: skip)", arch, reason, self.record
-        )
-        self.in_a_row.append((arch, reason))
-        if len(self.in_a_row) >= self.limit:
-            raise TooManyFailuresError(self.in_a_row, "nas.search.max_consecutive_failures", self.record)
-
-    def succeeded(self) -> None:
-        self.in_a_row = []
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _freeze(value: Any) -> Any:
-    return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def arch_key(arch: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The identity of an architecture: its values in sorted-key order (lists frozen to tuples)."""
-    return tuple(_freeze(arch[k]) for k in sorted(arch))
-
-
 class NASBase:
     """Base class of NAS approaches (see the module docstring for the loop and its hooks)."""
 
@@ -103,14 +53,30 @@ class NASBase:
         self._model_builder: Callable[[dict], Any] | None = None
         self._search_algorithm: Any = None
         self._searcher: Any = None
-        self._trials: dict[tuple, Trial] = {}
-        self._failed: dict[tuple, dict[str, Any]] = {}  # architectures whose measurement failed (on_error: skip)
-        self._metric_names: list[str] | None = None
+        self._study: Study | None = None
         self.best_model_archs: list[dict[str, Any]] = []
         if search_space is not None:
             self.search_space = search_space
         if model_builder is not None:
             self.model_builder = model_builder
+
+    # -- the command line -------------------------------------------------------------------------------------------
+    @classmethod
+    def prepare_command_line(cls, config: NASConfig, output_dir: Path) -> str | None:
+        """What ``neural-nas search`` calls before building the agent: point the results into ``output_dir`` and
+        return the ``res_save_path`` for `search`; a ConfigError if this approach cannot run from a YAML file."""
+        raise ConfigError(
+            "nas.approach",
+            config.nas.approach or "basic",
+            "an approach that runs from a YAML file alone (dynas)",
+            f"{cls.__name__} needs Python code: a model_builder (architecture dict -> torch.nn.Module) and usually "
+            "train/eval functions, which a YAML file cannot provide. Run it from Python: "
+            "NAS('config.yaml', search_space, model_builder).search() (see docs/basic_nas.md)",
+        )
+
+    def results_path(self, res_save_path: str | os.PathLike | None = None) -> Path:
+        """The results file `search(res_save_path)` reads and appends to."""
+        return Path(res_save_path if res_save_path is not None else os.getcwd()) / RESULTS_DIR / LOG_NAME
 
     # -- properties -------------------------------------------------------------------------------------------------
     @property
@@ -160,27 +126,28 @@ class NASBase:
         self._searcher = None
 
     @property
+    def study(self) -> Study:
+        """The record of this search: trials, failures and the measured front (earlier results included)."""
+        if self._study is None:
+            self._study = Study(self.conf.nas.search.metrics, self.conf.nas.search.higher_is_better)
+        return self._study
+
+    @property
     def search_results(self) -> dict[tuple, dict[str, float]]:
         """Architecture (its values in sorted-key order) -> metrics, in order of first evaluation."""
-        return {k: dict(t.metrics) for k, t in self._trials.items()}
+        return {arch_key(t.arch): dict(t.metrics) for t in self.study.trials}
 
     @property
     def metric_names(self) -> list[str] | None:
-        return self._metric_names or self.conf.nas.search.metrics
+        return self.study.metric_names
 
     @property
     def higher_is_better(self) -> list[bool]:
-        names = self.metric_names or []
+        directions = self.study.higher_is_better
+        if directions is not None:
+            return list(directions)
         configured = self.conf.nas.search.higher_is_better
-        if configured is None:
-            return [True] * len(names)
-        if names and len(configured) != len(names):
-            raise ConfigError(
-                "nas.search.higher_is_better",
-                configured,
-                f"a list of {len(names)} booleans, one per metric ({', '.join(names)})",
-            )
-        return list(configured)
+        return [] if configured is None else list(configured)
 
     # -- the loop ---------------------------------------------------------------------------------------------------
     def select_model_arch(self) -> dict[str, Any] | None:
@@ -197,7 +164,7 @@ class NASBase:
         """Run trials until `max_trials` architectures are measured (earlier results count); return the Pareto front."""
         self._setup()
         space = self._require_search_space()
-        self.higher_is_better  # noqa: B018 - a length that does not match nas.search.metrics fails now
+        study = self.study  # a higher_is_better that does not match nas.search.metrics fails now
         if self._model_builder is None:
             raise ConfigError(
                 "model_builder",
@@ -205,56 +172,56 @@ class NASBase:
                 "a callable that takes an architecture dict and returns a "
                 "torch.nn.Module (pass it to the constructor or set agent.model_builder)",
             )
-        results_dir = Path(res_save_path if res_save_path is not None else os.getcwd()) / RESULTS_DIR
-        for folder in (results_dir.parent, results_dir):
+        path = self.results_path(res_save_path)
+        for folder in (path.parent.parent, path.parent):
             if folder.exists() and not folder.is_dir():
                 raise ConfigError(
                     "res_save_path", str(res_save_path), "a folder to hold NASResults/", f"{folder} is a file"
                 )
-        with ResultsLock(results_dir / LOG_NAME):  # one search per results folder; the OS frees it on any exit
-            journal = self._open_results(results_dir, space)
-            self._run_trials(journal, results_dir, space)
+        with ResultsLock(path):  # one search per results folder; the OS frees it on any exit
+            store = self._open_results(path, space)
+            self._run_trials(store, path.parent, space)
             self.find_best_model_archs()
-            write_atomic(results_dir / "Final_results.txt", self._report())
+            write_atomic(path.parent / "Final_results.txt", self._report())
         logger.info(
             "search done: %d architectures measured, %d on the Pareto front%s; results in %s",
-            len(self._trials),
+            len(study),
             len(self.best_model_archs),
-            f", {len(self._failed)} failed" if self._failed else "",
-            results_dir,
+            f", {len(study.failures)} failed" if study.failures else "",
+            path.parent,
         )
         return self.best_model_archs
 
-    def _run_trials(self, journal: Journal, results_dir: Path, space: SearchSpace) -> None:
+    def _run_trials(self, store: JournalStore, results_dir: Path, space: SearchSpace) -> None:
         from tqdm.auto import tqdm
 
+        study = self.study
         max_trials = self.conf.nas.search.max_trials or DEFAULT_MAX_TRIALS
         self._searcher = self._make_searcher()
-        failures = FailureGuard(self.conf, str(journal.path))
+        search = self.conf.nas.search
+        failures = FailureGuard(search.on_error == "skip", search.max_consecutive_failures, str(store.path))
         repeats = 0
         with tqdm(
-            total=max_trials, initial=min(self._spent(), max_trials), desc="NAS trials", unit="trial", disable=None
+            total=max_trials, initial=min(study.spent(), max_trials), desc="NAS trials", unit="trial", disable=None
         ) as bar:
-            while self._spent() < max_trials:  # a failed trial is a trial: it counts toward max_trials
-                done = {k for k, t in self._trials.items() if space.contains(t.arch)}
-                done |= {k for k, a in self._failed.items() if space.contains(a)}
-                if len(done) >= space.size:
+            while study.spent() < max_trials:  # a failed trial is a trial: it counts toward max_trials
+                done = sum(space.contains(t.arch) for t in study.trials)
+                done += sum(space.contains(a) for a in study.failures)
+                if done >= space.size:
                     logger.info("search space exhausted: all %d architectures are measured (or failed)", space.size)
                     break
                 arch = self.select_model_arch()
                 if arch is None:
                     logger.info(
-                        "the search algorithm has nothing left to propose; stopping after %d trials", len(self._trials)
+                        "the search algorithm has nothing left to propose; stopping after %d trials", len(study)
                     )
                     break
                 if not isinstance(arch, Mapping) or not space.contains(arch):
                     raise ConfigError(
                         "search_algorithm", arch, f"a proposer of architectures from the search space {space.as_dict()}"
                     )
-                key = arch_key(arch)
-                known = self._trials.get(key)
-                if known is not None or key in self._failed:  # never spend a trial re-measuring (or re-failing)
-                    self._searcher.get_feedback(self._score(known.metrics) if known else self._failure_score())
+                if study.is_done(arch):  # never spend a trial re-measuring (or re-failing)
+                    self._searcher.get_feedback(study.scalar(study.metrics_of(arch)))
                     repeats += 1
                     if repeats >= _MAX_REPEATS:
                         logger.warning(
@@ -269,28 +236,18 @@ class NASBase:
                 except MeasurementError as err:
                     if not failures.skip:
                         raise  # everything measured before it is already on disk
-                    self._failed[key] = dict(arch)
-                    # On disk before anything else: never measured again, even after a kill.
-                    journal.append({"arch": dict(arch), "error": err.reason, "time": timestamp()})
+                    store.append_failure(arch, err.reason)  # on disk first: never measured again, even after a kill
+                    study.add_failure(arch)
                     bar.update(1)
                     failures.failed(arch, err.reason)
-                    self._searcher.get_feedback(self._failure_score())
+                    self._searcher.get_feedback(study.scalar(study.failure_metrics()))
                     continue
                 failures.succeeded()
-                self._trials[key] = trial
-                journal.append({**trial.as_record(), "time": timestamp()})
-                write_atomic(results_dir / f"Trial_{len(self._trials)}_results.txt", self._report())
-                self._searcher.get_feedback(self._score(trial.metrics))
+                store.append_trial(trial)  # on disk before it counts
+                study.add_trial(trial.arch, trial.metrics, trial.params)
+                write_atomic(results_dir / f"Trial_{len(study)}_results.txt", self._report())
+                self._searcher.get_feedback(study.scalar(trial.metrics))
                 bar.update(1)
-
-    def _spent(self) -> int:
-        """Trials spent: architectures measured plus those whose measurement failed (on_error: skip)."""
-        return len(self._trials.keys() | self._failed.keys())
-
-    def _failure_score(self) -> float:
-        """What the searcher is told about a failed architecture: the worst score measured so far (0 if none)."""
-        scores = [self._score(t.metrics) for t in self._trials.values()]
-        return min(scores) if scores else 0.0
 
     def _setup(self) -> None:
         """Hook: make everything the trials need ready (and validated) before the first one runs."""
@@ -328,83 +285,23 @@ class NASBase:
         return cls(self._require_search_space().as_dict(), seed=self.conf.nas.search.seed)
 
     def _run_trial(self, arch: dict[str, Any]) -> Trial:
-        import torch
-
-        with measuring(arch):
-            model = self._model_builder(arch)
-        if not isinstance(model, torch.nn.Module):
-            raise ConfigError(
-                "model_builder",
-                type(model).__name__,
-                f"a callable returning a torch.nn.Module (it returned a {type(model).__name__} for {arch!r})",
-            )
-        params = sum(p.numel() for p in model.parameters())
-        with measuring(arch):
-            result = self.estimate(model)
-        return Trial(arch, self._normalize_metrics(result, arch), params)
-
-    def _normalize_metrics(self, result: Any, arch: Mapping[str, Any]) -> dict[str, float]:
-        """Scalar, list or dict -> ``{name: float}`` in the configured order; NaN/inf and mismatches are errors."""
-        names = self.metric_names
-        if isinstance(result, Mapping):
-            given = list(result)
-            if names is None:
-                names = [str(n) for n in given]
-            elif sorted(map(str, given)) != sorted(names):
-                raise MeasurementError(
-                    arch,
-                    f"the evaluation returned metrics {given}, but the configured metrics "
-                    f"(nas.search.metrics) are {names}",
-                )
-            values = [result[n] for n in names]
-        else:
-            values = list(result) if isinstance(result, (list, tuple)) else [result]
-            if names is None:
-                names = ["metric"] if len(values) == 1 else [f"metric_{i}" for i in range(len(values))]
-            elif len(values) != len(names):
-                raise MeasurementError(
-                    arch,
-                    f"the evaluation returned {len(values)} value(s) {values!r}, but "
-                    f"{len(names)} metrics are configured (nas.search.metrics: {names})",
-                )
-        floats = []
-        for name, value in zip(names, values):
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise MeasurementError(arch, f"metric {name!r} is {value!r}, not a number") from None
-            if not math.isfinite(number):
-                raise MeasurementError(arch, f"metric {name!r} is {number}")
-            floats.append(number)
-        if self._metric_names is None:
-            self._metric_names = list(names)
-            self.higher_is_better  # noqa: B018 - validates the length against the metrics now known
-        return dict(zip(names, floats))
-
-    def _score(self, metrics: Mapping[str, float]) -> float:
-        """The one scalar fed back to the searcher (the reference's): the sum of the sign-adjusted metrics."""
-        return float(sign_adjust([list(metrics.values())], self.higher_is_better).sum())
+        trial = measure_model(arch, self._model_builder, self.estimate, self.study.metric_names)
+        if self.study.metric_names is None:
+            self.study.define_metrics(list(trial.metrics))  # a higher_is_better of another length fails here
+        return trial
 
     # -- results ----------------------------------------------------------------------------------------------------
-    def _open_results(self, results_dir: Path, space: SearchSpace) -> Journal:
+    def _open_results(self, path: Path, space: SearchSpace) -> JournalStore:
         """Load earlier results (a bad file fails here, before anything is moved or written), then tidy up."""
-        journal = Journal(results_dir / LOG_NAME)
-        failed_before = len(self._failed)
-        loaded = self._add_records(journal.read(), space, source=journal.path)
+        store = JournalStore(path, space)
+        loaded = store.replay(self.study, retry_failed=self.conf.nas.search.retry_failed)
         if loaded:
-            logger.info("resuming: %d earlier result(s) loaded from %s", loaded, journal.path)
-        if len(self._failed) > failed_before:
-            logger.info(
-                "%d architecture(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
-                "retries them)",
-                len(self._failed) - failed_before,
-                journal.path,
-            )
-        for tmp in results_dir.glob(".*.tmp*"):  # left by a write_atomic that a kill interrupted; we hold the lock
+            logger.info("resuming: %d earlier result(s) loaded from %s", loaded, path)
+        for tmp in path.parent.glob(".*.tmp*"):  # left by a write_atomic that a kill interrupted; we hold the lock
             tmp.unlink()
-        archive_reports(results_dir)
-        write_atomic(results_dir / "config.yaml", self._resolved_config_yaml())
-        return journal
+        archive_reports(path.parent)
+        write_atomic(path.parent / "config.yaml", self._resolved_config_yaml())
+        return store
 
     def _resolved_config_yaml(self) -> str:
         import yaml
@@ -412,88 +309,12 @@ class NASBase:
         # JSON round trip: tuples in the search space become lists, which safe_dump can write.
         return yaml.safe_dump(json.loads(json.dumps(self.conf.to_dict())), sort_keys=False)
 
-    def _add_records(self, records: Sequence[Mapping[str, Any]], space: SearchSpace | None, *, source: Any) -> int:
-        """Merge stored records into the results; returns how many were new."""
-        added = skipped = 0
-        for number, record in enumerate(records, start=1):
-            failure = isinstance(record, Mapping) and "error" in record and "metrics" not in record
-            if (
-                not isinstance(record, Mapping)
-                or not isinstance(record.get("arch"), Mapping)
-                or not (failure or isinstance(record.get("metrics"), Mapping))
-            ):
-                raise ConfigError(
-                    f"{source} record {number}",
-                    record,
-                    "an object with 'arch' and 'metrics' mappings (or 'arch' and 'error' for a failed measurement)",
-                )
-            arch = dict(record["arch"])
-            if space is not None:
-                arch = self._match_space(arch, space)
-                if arch is None:
-                    skipped += 1
-                    continue
-            if failure:
-                if not self.conf.nas.search.retry_failed:
-                    self._failed.setdefault(arch_key(arch), arch)
-                continue
-            bad = {n: v for n, v in record["metrics"].items() if not _is_finite_number(v)}
-            if bad:
-                raise ConfigError(f"{source} record {number}", record, "finite numbers as metric values", f"got {bad}")
-            names = list(record["metrics"])
-            if self.metric_names is not None and names != list(self.metric_names):
-                raise ConfigError(
-                    "nas.search.metrics",
-                    self.metric_names,
-                    f"the metrics of the earlier results in {source} ({names}), or a new results folder",
-                )
-            self._metric_names = self._metric_names or names
-            key = arch_key(arch)
-            if key not in self._trials:
-                self._trials[key] = Trial(
-                    arch, {n: float(v) for n, v in record["metrics"].items()}, record.get("params")
-                )
-                added += 1
-        if skipped:
-            logger.warning(
-                "%d earlier result(s) in %s are outside the current search space; kept on disk, not used",
-                skipped,
-                source,
-            )
-        return added
-
-    @staticmethod
-    def _match_space(arch: Mapping[str, Any], space: SearchSpace) -> dict[str, Any] | None:
-        """Map stored (JSON) values back to the search space's own choices; None if the architecture is not in it."""
-        if set(arch) != set(space.names):
-            return None
-        out = {}
-        for name, choices in zip(space.names, space.choices):
-            stored = json.dumps(arch[name], sort_keys=True)
-            match = [c for c in choices if json.dumps(c, sort_keys=True) == stored]
-            if not match:
-                return None
-            out[name] = match[0]
-        return out
-
     def _report(self) -> str:
-        trials = list(self._trials.values())
-        best = [trials[i] for i in self._front_indices(trials)]
-        best.sort(key=lambda t: -self._score(t.metrics))
-        failed = [{"arch": a} for k, a in self._failed.items() if k not in self._trials]
-        return format_report(
-            [t.as_record() for t in trials], [t.as_record() for t in best], self.higher_is_better, failed
-        )
-
-    def _front_indices(self, trials: Sequence[Trial]) -> list[int]:
-        if not trials:
-            return []
-        return pareto_front([[t.metrics[n] for n in self.metric_names] for t in trials], self.higher_is_better)
+        return study_report(self.study)
 
     def find_best_model_archs(self) -> list[dict[str, Any]]:
         """The Pareto-optimal architectures among the results, in order of first evaluation."""
-        trials = list(self._trials.values())
-        self.best_model_archs = [trials[i].arch for i in self._front_indices(trials)]
+        self.best_model_archs = [t.arch for t in self.study.front()]
         return self.best_model_archs
 
     def dump_search_results(self, path: str | os.PathLike) -> None:
@@ -502,7 +323,7 @@ class NASBase:
             "format": "neural_nas.search_results/1",
             "metrics": self.metric_names,
             "higher_is_better": self.higher_is_better,
-            "results": [t.as_record() for t in self._trials.values()],
+            "results": [t.as_record() for t in self.study.trials],
         }
         write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
 
@@ -515,11 +336,11 @@ class NASBase:
         if not path.is_file():
             raise FileNotFoundError(f"search results file not found: {str(path)!r}")
         if path.suffix in (".npy", ".npz", ".pkl", ".pickle"):
-            raise ConfigError(
+            raise ResultsFileError(
                 str(path),
                 path.suffix,
-                "a JSON (.json) or JSON-lines (.jsonl) results file; pickled "
-                "files are not loaded because unpickling can execute code",
+                "a JSON (.json) or JSON-lines (.jsonl) results file",
+                "pickled files are not loaded because unpickling can execute code",
             )
         if path.suffix == ".jsonl":
             records = Journal(path).read()
@@ -527,11 +348,13 @@ class NASBase:
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as err:
-                raise ConfigError(
+                raise ResultsFileError(
                     str(path), "<unparsable>", "a JSON document written by dump_search_results", str(err)
                 ) from err
             if not isinstance(document, Mapping) or not isinstance(document.get("results"), list):
-                raise ConfigError(str(path), type(document).__name__, "a JSON object with a 'results' list")
+                raise ResultsFileError(str(path), type(document).__name__, "a JSON object with a 'results' list")
             records = document["results"]
-        self._add_records(records, self._search_space, source=path)
+        replay_records(
+            self.study, records, self._search_space, source=path, retry_failed=self.conf.nas.search.retry_failed
+        )
         return self.search_results

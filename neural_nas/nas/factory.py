@@ -19,12 +19,16 @@ class NAS:
     """
 
     def __new__(cls, conf_fname_or_obj: str | NASConfig, *args: Any, **kwargs: Any) -> NASBase:
-        import neural_nas.approaches  # noqa: F401 - registers the built-in approaches
-
         config = load_config(conf_fname_or_obj)
-        approach = config.nas.approach
-        if approach is None or not str(approach).strip():
-            logger.warning("nas.approach is unset: using Basic NAS ('basic')")
-            approach = "basic"
-        approach_cls = nas_registry.get(approach)
-        return approach_cls(config, *args, **kwargs)
+        return approach_class(config)(config, *args, **kwargs)
+
+
+def approach_class(config: NASConfig) -> type[NASBase]:
+    """The class registered for ``nas.approach`` (unset: Basic NAS, with a warning, as the reference)."""
+    import neural_nas.approaches  # noqa: F401 - registers the built-in approaches
+
+    approach = config.nas.approach
+    if approach is None or not str(approach).strip():
+        logger.warning("nas.approach is unset: using Basic NAS ('basic')")
+        approach = "basic"
+    return nas_registry.get(approach)

@@ -1,4 +1,4 @@
-"""A validated Basic NAS search space: sorted keys, choices, and the tuple that identifies an architecture."""
+"""A validated Basic NAS search space: its keys in sorted order and their choices."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from neural_nas.config.constraints import SearchSpace as _SearchSpaceConstraint
 
 
 class SearchSpace:
-    """``{name: [choice, ...]}``; keys are handled in sorted order, and an architecture is identified by the
-    tuple of its values in that order."""
+    """``{name: [choice, ...]}``; keys are handled in sorted order."""
 
     def __init__(self, space: Mapping[str, Sequence[Any]], *, key: str = "nas.search.search_space") -> None:
         _SearchSpaceConstraint().validate(key, space)
@@ -34,10 +33,6 @@ class SearchSpace:
             return tuple(c.index(arch[n]) for n, c in zip(self.names, self.choices))
         except ValueError:
             raise ValueError(f"architecture {dict(arch)!r} has a value outside the search space") from None
-
-    def key(self, arch: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The identity of an architecture: its values in sorted-key order."""
-        return tuple(arch[n] for n in self.names)
 
     def contains(self, arch: Mapping[str, Any]) -> bool:
         try:

@@ -78,10 +78,10 @@ def load_results(path_or_agent: Any, metrics: Sequence[str] | None = None) -> Re
     """
     if isinstance(path_or_agent, (str, os.PathLike)):
         return _load_csv(Path(path_or_agent), metrics)
-    if hasattr(path_or_agent, "search_results") and hasattr(path_or_agent, "metric_names"):
+    if hasattr(path_or_agent, "study") and hasattr(path_or_agent, "metric_names"):
         return _load_agent(path_or_agent, metrics)
     raise TypeError(
-        "load_results expects the path of a DyNAS results CSV or a NAS agent (with search_results and metric_names);"
+        "load_results expects the path of a DyNAS results CSV or a NAS agent (with study and metric_names);"
         f" got {type(path_or_agent).__name__}"
     )
 
@@ -102,9 +102,11 @@ def _load_csv(path: Path, metrics: Sequence[str] | None) -> Results:
 
     if not path.is_file():
         raise FileNotFoundError(f"results CSV not found: {str(path)!r}")
-    rows = ResultsCsv(path).read(_parse_subnet)
+    csv = ResultsCsv(path)
+    rows = csv.read(_parse_subnet)
     if metrics is None:
-        order = ("accuracy_top1", "macs", "params", "latency")
+        preferred = ["accuracy_top1", "macs", "params", "latency"]
+        order = preferred + [m for m in csv.metric_columns if m not in preferred]
         names = [m for m in order if rows and all(m in r.metrics for r in rows)]
         if not names:
             raise ConfigError(str(path), "(no complete column)", "a results CSV with a metric measured in every row")
@@ -127,12 +129,11 @@ def _load_agent(agent: Any, metrics: Sequence[str] | None) -> Results:
     unknown = [m for m in names if m not in direction]
     if unknown:
         raise ConfigError("metrics", list(metrics or []), f"metrics of this search: {', '.join(own) or '(none)'}")
-    results = agent.search_results  # architecture -> metrics, in evaluation order
     points, archs = [], []
-    for arch, values in results.items():
-        if all(m in values for m in names):
-            points.append({m: float(values[m]) for m in names})
-            archs.append(arch)
+    for trial in agent.study.trials:  # in evaluation order
+        if all(m in trial.metrics for m in names):
+            points.append({m: float(trial.metrics[m]) for m in names})
+            archs.append(trial.arch)
     return Results(points, archs, names, [direction[m] for m in names])
 
 

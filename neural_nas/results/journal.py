@@ -7,13 +7,14 @@ rewritten or truncated.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from neural_nas.errors import ConfigError
+from neural_nas.errors import ResultsFileError
 
 logger = logging.getLogger("neural_nas")
 
@@ -78,14 +79,14 @@ class Journal:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ConfigError(
+                raise ResultsFileError(
                     f"{self.path}:{number}",
                     line[:80].decode(errors="replace"),
                     "a JSON object (one results record per line)",
                     str(err),
                 ) from err
             if not isinstance(record, dict):
-                raise ConfigError(f"{self.path}:{number}", record, "a JSON object (one results record per line)")
+                raise ResultsFileError(f"{self.path}:{number}", record, "a JSON object (one results record per line)")
             records.append(record)
         return records
 
@@ -118,3 +119,8 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def timestamp() -> str:
+    """The time of a record, as written beside it."""
+    return datetime.datetime.now().isoformat(timespec="seconds")

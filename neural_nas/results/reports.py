@@ -44,6 +44,17 @@ def format_report(
     return "\n".join(lines) + "\n"
 
 
+def study_report(study: Any) -> str:
+    """`format_report` of a `Study`: its trials, its front ranked by the summed sign-adjusted metrics, its failures."""
+    best = sorted(study.front(), key=lambda t: -study.scalar(t.metrics))
+    return format_report(
+        [t.as_record() for t in study.trials],
+        [t.as_record() for t in best],
+        study.higher_is_better or [],
+        [{"arch": a} for a in study.failures],
+    )
+
+
 def archive_reports(directory: Path) -> Path | None:
     """Move earlier report files (and the config that made them) into ``previous_results/<timestamp>/``; nothing is
     deleted."""

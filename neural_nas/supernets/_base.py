@@ -10,6 +10,7 @@ import numpy as np
 
 from neural_nas._registry import Registry
 from neural_nas.errors import ConfigError
+from neural_nas.measurements.metrics import DYNAST_CSV_METRICS
 from neural_nas.supernets.encoding import Encoding
 
 # Maps a name to a SuperNetwork subclass; ``supernet_registry.get(name)()`` gives a fresh, cheap instance.
@@ -25,22 +26,27 @@ class SuperNetwork:
     the class: ``@supernet_registry("my_supernet")``. Then ``nas.dynas.supernet: my_supernet`` selects it. Nothing
     else in the library names super-networks.
 
-    Class attributes
+    Class attributes (the contract: declared, never guessed)
         ``name``: the registered name. ``encoding``: the `Encoding` of the genes (the search space).
-        ``metrics``: the canonical metric names it can measure (from ``accuracy_top1``, ``macs``, ``params``,
-        ``latency``). ``image_size``: the input resolution of every measurement.
+        ``metrics``: the canonical metric names it can measure (registered in
+        `neural_nas.measurements.metric_registry`). ``image_size``: the input resolution of every measurement.
+        ``measures_itself``: True if `measure` measures a sub-network (then the library never extracts one).
+        ``exact_metric_names``: the metrics `exact_metrics` computes exactly and cheaply (never predicted).
+        ``csv_metrics``: the metric columns of a new results CSV, in order (other searched metrics follow them).
 
     Timeline (who calls what, when)
         1. Construction happens when the search starts; it must be cheap: no torch model, no file, no network.
         2. `features` is called on every population the predictors fit or predict (thousands of rows per
            generation): keep it vectorised. The default is the one-hot of the genes.
-        3. `exact_metrics` is called with the same populations to fill metrics that are exact and cheap (``macs``,
-           ``params``) instead of predicting them. Return only what you can compute exactly; the default is none,
-           and then those metrics are measured on the extracted sub-network (`measurements.counting`).
+        3. `exact_metrics` is called with the same populations to fill the ``exact_metric_names`` (e.g. ``macs``,
+           ``params``) instead of predicting them. The default declares none, and then those metrics are measured
+           on the extracted sub-network (`measurements.counting`).
         4. `subnet_record` / `parse_record` convert between the encoded dict and the ``Sub-network`` column of the
            results CSV, when a row is written and when an earlier CSV is loaded to resume.
-        5. `load` is called once, before the first measurement that needs the torch model (accuracy, latency).
-        6. `active_subnet` is called once per measured sub-network and returns a standalone ``torch.nn.Module``.
+        5. `load` is called once, before the first measurement of a metric that is not exact (accuracy, latency),
+           with the configured weights and device (also for a super-network that measures itself).
+        6. `measure` (``measures_itself = True``) or `active_subnet` (otherwise) is called once per measured
+           sub-network; `active_subnet` returns a standalone ``torch.nn.Module``.
     """
 
     name: ClassVar[str] = ""
@@ -49,6 +55,16 @@ class SuperNetwork:
     image_size: ClassVar[int] = 224
     # Predicted evaluations of the evolutionary search per loop, unless `nas.dynas.inner_evals` is set.
     inner_evals: ClassVar[int] = 20000
+    measures_itself: ClassVar[bool] = False
+    exact_metric_names: ClassVar[tuple[str, ...]] = ()
+    csv_metrics: ClassVar[tuple[str, ...]] = DYNAST_CSV_METRICS
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "measure" in cls.__dict__ and not cls.measures_itself:
+            raise TypeError(f"{cls.__name__} defines measure(): declare `measures_itself = True` in the class as well")
+        if cls.measures_itself and cls.measure is SuperNetwork.measure:
+            raise TypeError(f"{cls.__name__} declares measures_itself = True: define measure(subnet, metrics) as well")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, genes={self.encoding.n_genes})"
@@ -58,7 +74,7 @@ class SuperNetwork:
         return self.encoding.onehot(vectors)
 
     def exact_metrics(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
-        """``{metric: values}`` (one value per row) for the metrics this super-network computes exactly and cheaply."""
+        """``{metric: values}`` (one value per row) for each of the ``exact_metric_names``."""
         return {}
 
     def subnet_record(self, subnet: Mapping[str, Any]) -> dict:
@@ -79,19 +95,26 @@ class SuperNetwork:
     def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
         """Optional: measure a sub-network yourself and return ``{metric: value}`` for at least ``metrics``.
 
-        Override it for a search space measured by your own code (a simulator, a lookup table, a remote device);
-        then `load` and `active_subnet` are never called. Not overridden, the library measures the sub-network
-        extracted by `active_subnet` (exact tables first, then counted MACs/params, latency and accuracy).
+        Define it (and ``measures_itself = True``) for a search space measured by your own code (a simulator, a
+        lookup table, a remote device); then `active_subnet` is never called. Otherwise the library measures the
+        sub-network extracted by `active_subnet` (exact tables first, then counted MACs/params, latency, accuracy).
         """
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not measure sub-networks itself")
 
     def load(self, *, pretrained: bool, ckpt_path: str | None, device: str) -> None:
-        """Build the torch super-network (once) on ``device``; load its weights unless ``pretrained`` is False."""
-        raise NotImplementedError(f"{type(self).__name__} cannot build a torch super-network")
+        """Build the torch super-network (once) on ``device``; load its weights unless ``pretrained`` is False.
+
+        The default does nothing: a super-network that measures itself may have no weights at all."""
 
     def active_subnet(self, subnet: Mapping[str, Any]) -> Any:
         """The standalone ``torch.nn.Module`` of a sub-network (encoded dict), weights copied from the super-network."""
-        raise NotImplementedError(f"{type(self).__name__} cannot extract sub-networks")
+        raise ConfigError(
+            "nas.dynas.supernet",
+            self.name,
+            "a super-network that extracts sub-networks (active_subnet) or measures itself (measures_itself = True "
+            "and measure())",
+            f"{type(self).__name__} does neither",
+        )
 
 
 def _plain(value: Any) -> Any:

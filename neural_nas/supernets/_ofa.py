@@ -36,6 +36,7 @@ class OFASuperNetwork(SuperNetwork):
 
     weights_file: ClassVar[str]
     weights_url: ClassVar[str | None]
+    exact_metric_names: ClassVar[tuple[str, ...]] = ("macs", "params")
 
     def __init__(self) -> None:
         self._model: nn.Module | None = None

@@ -1,0 +1,225 @@
+"""``DyNAS``: the public face of Dynamic NAS (the seed document's interface), wiring the driver's parts together.
+
+`search` resolves nothing itself: the settings were validated when the agent was built (`settings`); it opens the
+results store, replays it into the study, and runs the configured tactic on a `Driver` whose `Executor` measures
+here or across ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neural_nas._rng import as_generator
+from neural_nas.approaches.dynas.driver import Driver
+from neural_nas.approaches.dynas.executor import Executor, Failed, Measured, Outcome
+from neural_nas.approaches.dynas.measurement import Measurement
+from neural_nas.approaches.dynas.predictors import fit_predictor
+from neural_nas.approaches.dynas.settings import DEFAULT_RESULTS_CSV, Settings, resolve
+from neural_nas.config import NASConfig, load_config
+from neural_nas.errors import ConfigError, MeasurementError
+from neural_nas.nas.base import NASBase, nas_registry
+from neural_nas.nas.study import Study
+from neural_nas.results.csv_store import CsvStore
+from neural_nas.results.lock import ResultsLock
+
+logger = logging.getLogger("neural_nas")
+
+
+@nas_registry("dynas")
+class DyNAS(NASBase):
+    """``DyNAS(conf)``: `search()` runs the configured tactic until ``nas.dynas.num_evals`` sub-networks are measured
+    (rows of an existing results CSV included) and returns the last population measured; `find_best_model_archs()`
+    gives the measured Pareto front; `estimate(subnet)` measures one sub-network; ``create_*_predictor()`` fit a
+    predictor on the measurements so far."""
+
+    def __init__(self, conf_fname_or_obj: str | NASConfig) -> None:
+        super().__init__()
+        self.conf = load_config(conf_fname_or_obj)
+        self.settings: Settings = resolve(self.conf)  # every config error fails here, before any measurement
+        self._study = Study(self.settings.metric_names, self.settings.higher_is_better)
+        self._measurement = Measurement(self.settings, self.conf.dynas)
+        self._rng: np.random.Generator | None = None
+
+    # -- the command line -------------------------------------------------------------------------------------------
+    @classmethod
+    def prepare_command_line(cls, config: NASConfig, output_dir: Path) -> str | None:
+        if not config.is_set("nas.dynas.results_csv_path"):
+            config.set("nas.dynas.results_csv_path", str(output_dir / DEFAULT_RESULTS_CSV))
+        return None  # the CSV path says where results go
+
+    def results_path(self, res_save_path: str | os.PathLike | None = None) -> Path:
+        """``nas.dynas.results_csv_path`` (default ``dynas_results.csv``), inside ``res_save_path`` if relative."""
+        path = self.settings.results_csv_path
+        return Path(res_save_path) / path if res_save_path is not None and not path.is_absolute() else path
+
+    # -- what Basic NAS takes and Dynamic NAS does not --------------------------------------------------------------
+    @NASBase.search_space.setter
+    def search_space(self, search_space: Any) -> None:
+        raise ConfigError(
+            "search_space",
+            search_space,
+            "unset for Dynamic NAS",
+            f"the search space is the super-network's genes ({self.supernet.name}); choose another with "
+            "nas.dynas.supernet, or register your own (docs/dynamic_nas.md)",
+        )
+
+    @NASBase.model_builder.setter
+    def model_builder(self, model_builder: Any) -> None:
+        raise ConfigError(
+            "model_builder",
+            model_builder,
+            "unset for Dynamic NAS",
+            "sub-networks are extracted from the super-network; a model builder is for Basic NAS (nas.approach: basic)",
+        )
+
+    @NASBase.search_algorithm.setter
+    def search_algorithm(self, search_algorithm: Any) -> None:
+        from neural_nas.evolution import algorithm_for
+
+        if not isinstance(search_algorithm, str):
+            raise ConfigError(
+                "search_algorithm",
+                search_algorithm,
+                "the name of a Dynamic NAS evolutionary algorithm (see `neural-nas list`)",
+                "searcher objects with suggest()/get_feedback() are for Basic NAS",
+            )
+        spec = algorithm_for(search_algorithm, len(self.settings.metrics))
+        self.conf.nas.search.search_algorithm = spec.name
+        self.settings = dataclasses.replace(self.settings, algorithm=spec)
+
+    def select_model_arch(self) -> dict[str, Any] | None:
+        raise ConfigError(
+            "select_model_arch",
+            "called",
+            "not called on a Dynamic NAS agent",
+            "its search tactic (nas.dynas.search_tactic) proposes sub-networks inside search()",
+        )
+
+    def load_search_results(self, path: str | os.PathLike) -> dict[tuple, dict[str, float]]:
+        """Load a results CSV of this super-network (as a search resuming it would); returns `search_results`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"search results file not found: {str(path)!r}")
+        CsvStore(path, self.supernet, self.settings.metric_names).replay(self.study)
+        return self.search_results
+
+    # -- properties -------------------------------------------------------------------------------------------------
+    @property
+    def supernet(self) -> Any:
+        return self.settings.supernet
+
+    @property
+    def algorithm(self) -> Any:
+        return self.settings.algorithm
+
+    @property
+    def population(self) -> int:
+        return self.settings.population
+
+    @property
+    def inner_evals(self) -> int:
+        return self.settings.inner_evals
+
+    @property
+    def results_csv_path(self) -> Path:
+        return self.settings.results_csv_path
+
+    @property
+    def exact_metric_names(self) -> frozenset[str]:
+        """Metrics the super-network computes exactly and cheaply (never predicted, never measured on a model)."""
+        return frozenset(self.supernet.exact_metric_names)
+
+    # -- measuring and predicting -----------------------------------------------------------------------------------
+    def estimate(self, individual: Mapping[str, Any]) -> dict[str, float]:
+        """Measure one sub-network (a parameter dict) on the configured metrics (plus exact cheap ones)."""
+        return self._measurement.measure(self.supernet.parse_record(individual))
+
+    def create_predictor(self, metric: str) -> Any:
+        """A predictor of ``metric`` fitted on every measurement so far (exact for the super-network's cheap metrics).
+
+        The returned object's ``predict`` takes sub-network dicts or choice-index vectors.
+        """
+        from neural_nas.measurements.metrics import metric_registry
+
+        if self._rng is None:
+            self._rng = as_generator(self.settings.seed)
+        return fit_predictor(self.supernet, self.study.trials, metric_registry.canonical(metric), self._rng)
+
+    def create_acc_predictor(self) -> Any:
+        return self.create_predictor("accuracy_top1")
+
+    def create_macs_predictor(self) -> Any:
+        return self.create_predictor("macs")
+
+    def create_latency_predictor(self) -> Any:
+        return self.create_predictor("latency")
+
+    # -- the search -------------------------------------------------------------------------------------------------
+    def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+        """Measure until ``num_evals`` sub-networks are measured; return the last ``population`` measured ones."""
+        from neural_nas.distributed import Ranks
+
+        ranks = Ranks(self.settings.distributed)
+        executor = Executor(ranks, self._measure_vector)
+        try:
+            if not executor.is_driver:
+                return executor.serve()
+            try:
+                result = self._drive(executor, res_save_path)
+            except BaseException:
+                try:
+                    executor.stop(failed=True)  # the other ranks wait for the next round: release them
+                except Exception:  # the group may be gone (a dead rank): the original error is the one to see
+                    logger.warning("could not tell the other ranks that the search failed", exc_info=True)
+                raise
+            return executor.stop(result)
+        finally:
+            ranks.close()
+
+    def _measure_vector(self, vector: np.ndarray) -> Outcome:
+        self._measurement.prepare()  # data set, weights: set-up errors are the search's, not one sub-network's
+        subnet = self.supernet.encoding.vector_to_dict(vector)
+        try:
+            return Measured(self._measurement.measure(subnet))
+        except MeasurementError as err:
+            return Failed(err.reason, err)
+
+    def _drive(self, executor: Executor, res_save_path: str | os.PathLike | None) -> list[dict[str, Any]]:
+        from tqdm.auto import tqdm
+
+        settings, study = self.settings, self.study
+        path = self.results_path(res_save_path)
+        store = CsvStore(path, self.supernet, settings.metric_names)
+        with ResultsLock(path):  # one search per results file; the OS frees the lock on any exit
+            store.replay(study, retry_failed=settings.retry_failed)
+            spent, budget = study.spent(), settings.num_evals
+            logger.info(
+                "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",
+                self.supernet.name,
+                settings.metric_names,
+                settings.tactic_name,
+                settings.algorithm.name,
+                settings.population,
+                min(spent, budget),
+                budget,
+                path,
+            )
+            with tqdm(
+                total=budget, initial=min(spent, budget), desc="sub-networks measured", unit="subnet", disable=None
+            ) as bar:
+                settings.tactic(Driver(settings, study, store, executor, bar))
+        self.find_best_model_archs()
+        logger.info(
+            "dynas done: %d measured, %d on the Pareto front%s",
+            len(study),
+            len(self.best_model_archs),
+            f", {len(study.failures)} failed" if study.failures else "",
+        )
+        return [t.arch for t in study.trials[-settings.population :]]

@@ -1,0 +1,178 @@
+"""The Dynamic NAS driver: the `SearchState` a tactic runs on, over the search's `Study`.
+
+Data flows one way: the tactic proposes vectors -> the driver drops those measured already -> the `Executor`
+measures them (here or across ranks) -> each outcome goes to the study and the results store, on disk before the
+next round starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from neural_nas._rng import as_generator
+from neural_nas.approaches.dynas.executor import Crashed, Executor, Failed, Outcome
+from neural_nas.approaches.dynas.predictors import fit_predictor
+from neural_nas.approaches.dynas.settings import Settings
+from neural_nas.errors import MeasurementError, TooManyFailuresError
+from neural_nas.nas.pareto import sign_adjust
+from neural_nas.nas.study import FailureGuard, Study, Trial
+from neural_nas.plotting._info import HypervolumeTracker
+from neural_nas.results.store import ResultsStore
+
+logger = logging.getLogger("neural_nas")
+
+
+class Driver:
+    """Implements `evolution.tactics.SearchState`. ``bar`` is a tqdm progress bar (or anything with its methods)."""
+
+    def __init__(self, settings: Settings, study: Study, store: ResultsStore, executor: Executor, bar: Any) -> None:
+        self.settings, self.study, self.store, self.executor, self.bar = settings, study, store, executor, bar
+        self.population = settings.population
+        self.initial_population = settings.initial_population
+        self.inner_evals = settings.inner_evals
+        self.algorithm = settings.algorithm
+        self.encoding = settings.supernet.encoding
+        self.rng = as_generator(settings.seed)  # the same seed gives the same search, resumed or not
+        self._guard = FailureGuard(settings.on_error_skip, settings.max_consecutive_failures, str(store.failures_path))
+        self._pending_quality: dict[str, Any] = {}
+        # Hypervolume and front size of the measured points, shown on the progress bar as they change.
+        self._hypervolume = HypervolumeTracker(settings.higher_is_better)
+        for trial in study.trials:
+            self._hypervolume.add([trial.metrics[m] for m in settings.metric_names])
+
+    def _subnet(self, vector: np.ndarray) -> dict[str, Any]:
+        return self.encoding.vector_to_dict(vector)
+
+    # -- what the tactic asks ---------------------------------------------------------------------------------------
+    def n_measured(self) -> int:
+        return len(self.study)
+
+    def remaining(self) -> int:
+        return self.study.remaining(self.settings.num_evals)
+
+    def new_seed(self) -> int:
+        return int(self.rng.integers(2**31 - 1))
+
+    def best_measured(self, n: int) -> np.ndarray:
+        from neural_nas.evolution.tactics import best_first
+
+        trials = self.study.trials
+        if not trials:
+            return np.empty((0, self.encoding.n_genes), dtype=np.int64)
+        vectors = np.array([self.encoding.dict_to_vector(t.arch) for t in trials], dtype=np.int64)
+        points = [[t.metrics[m] for m in self.settings.metric_names] for t in trials]
+        return best_first(vectors, -sign_adjust(points, self.settings.higher_is_better))[:n]  # all minimised
+
+    def unmeasured(self, vectors: np.ndarray) -> np.ndarray:
+        seen, keep = set(), []
+        for row in np.asarray(vectors, dtype=np.int64):
+            key = tuple(int(v) for v in row)
+            if key not in seen and not self.study.is_done(self._subnet(row)):
+                seen.add(key)
+                keep.append(row)
+        return np.array(keep, dtype=np.int64).reshape(-1, self.encoding.n_genes)
+
+    def n_unmeasured(self) -> int:
+        return math.prod(int(c) for c in self.encoding.cardinalities) - self.study.spent()
+
+    def random_unmeasured(self, n: int) -> np.ndarray:
+        n = min(n, self.n_unmeasured())
+        out = np.empty((0, self.encoding.n_genes), dtype=np.int64)
+        while len(out) < n:
+            draw = self.encoding.random_vectors(2 * (n - len(out)) + 8, self.rng)
+            out = self.unmeasured(np.concatenate([out, draw]))[:n]
+        return out
+
+    def predicted_problem(self) -> Any:
+        from neural_nas.evolution import SubnetProblem
+        from neural_nas.predictors import ExactMetric
+
+        if self.n_measured() < self.initial_population:
+            return None
+        predictors = [self.fit_predictor(m) for m in self.settings.metric_names]
+        self._pending_quality = {p.metric: p for p in predictors if not isinstance(p, ExactMetric)}
+        return SubnetProblem(
+            self.encoding.cardinalities, [p.predict for p in predictors], self.settings.higher_is_better
+        )
+
+    def fit_predictor(self, metric: str) -> Any:
+        """A predictor of ``metric`` on every measurement so far (its seed drawn from the search's generator)."""
+        return fit_predictor(self.settings.supernet, self.study.trials, metric, self.rng)
+
+    def measured_problem(self) -> Any:
+        from neural_nas.evolution import SubnetProblem
+
+        def lookup(name: str) -> Any:
+            def values(vectors: np.ndarray) -> np.ndarray:
+                # A failed (or unmeasured) sub-network scores the study's failure value: never preferred.
+                return np.array([self.study.metrics_of(self._subnet(v))[name] for v in vectors], dtype=float)
+
+            return values
+
+        return SubnetProblem(
+            self.encoding.cardinalities,
+            [lookup(n) for n in self.settings.metric_names],
+            self.settings.higher_is_better,
+        )
+
+    # -- measuring ------------------------------------------------------------------------------------------------
+    def measure(self, vectors: np.ndarray) -> None:
+        proposed = np.asarray(vectors, dtype=np.int64).reshape(-1, self.encoding.n_genes)
+        vectors = self.unmeasured(proposed)  # the driver, not each tactic, guarantees that nothing is measured twice
+        if len(vectors) < len(proposed):
+            logger.warning(
+                "the %s tactic proposed %d sub-network(s) measured already or twice; not measured again",
+                self.settings.tactic_name,
+                len(proposed) - len(vectors),
+            )
+        for outcomes in self.executor.rounds(vectors):
+            errors = [self._record(self._subnet(vector), outcome) for vector, outcome in outcomes]
+            error = next((e for e in errors if e is not None), None)
+            if error is not None:
+                raise error  # every other outcome of the round is on disk first
+        self._report_prediction_quality(vectors)
+
+    def _record(self, subnet: dict[str, Any], outcome: Outcome) -> Exception | None:
+        """Write one measurement (or, with ``on_error: skip``, its failure) to disk; the error to raise otherwise."""
+        if isinstance(outcome, Crashed):  # not the sub-network's failure: the search stops
+            return outcome.error or RuntimeError(f"rank {outcome.rank} failed: {outcome.reason}")
+        if isinstance(outcome, Failed):
+            if not self._guard.skip:
+                # This rank's own failure keeps its traceback; another rank's arrives as its message.
+                return outcome.error or MeasurementError(subnet, outcome.reason)
+            self.store.append_failure(subnet, outcome.reason)  # on disk first: never measured again
+            self.study.add_failure(subnet)
+            self.bar.update(1)
+            try:
+                self._guard.failed(subnet, outcome.reason)
+            except TooManyFailuresError as err:  # raised once the rest of the round is on disk too
+                return err
+            return None
+        self._guard.succeeded()
+        self.store.append_trial(Trial(subnet, outcome.metrics))  # on disk before it counts
+        self.study.add_trial(subnet, outcome.metrics)
+        hypervolume = self._hypervolume.add([outcome.metrics[m] for m in self.settings.metric_names])
+        self.bar.set_postfix(hypervolume=f"{hypervolume:.4g}", front=self._hypervolume.front_size, refresh=False)
+        self.bar.update(1)
+        return None
+
+    def _report_prediction_quality(self, vectors: np.ndarray) -> None:
+        """How well the last predictors ranked the population they chose (out-of-sample: the honest number)."""
+        from neural_nas.predictors import quality
+
+        trials = [t for t in (self.study.get(self._subnet(v)) for v in vectors) if t is not None]  # failed ones out
+        for name, predictor in self._pending_quality.items():
+            if len(trials) > 1:
+                measured = [t.metrics[name] for t in trials]
+                q = quality(measured, predictor.predict([t.arch for t in trials]))
+                logger.info(
+                    "%s predictor on the population it chose: Kendall tau %.3f, MAPE %.2f%%",
+                    name,
+                    q["kendall_tau"],
+                    q["mape"],
+                )
+        self._pending_quality = {}

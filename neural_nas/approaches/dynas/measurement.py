@@ -1,0 +1,99 @@
+"""Measuring sub-networks of one Dynamic NAS search: what must be ready first, then one sub-network at a time.
+
+`prepare` readies the data set (checked first: a bad path fails before the slower super-network is built) and the
+weights, once. Its errors are the search's, never one sub-network's. `measure` then measures one sub-network: by the
+super-network itself when it declares ``measures_itself``, else by the library's `SubnetMeasurer`. Only the code of
+the super-network and of the sub-network it extracts is wrapped in `measuring`: a failure there is that
+sub-network's (recorded and skipped under ``on_error: skip``); a bug anywhere else stops the search.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from neural_nas.approaches.dynas.settings import Settings
+from neural_nas.errors import MeasurementError, measuring
+from neural_nas.nas.study import finite_metrics
+
+logger = logging.getLogger("neural_nas")
+
+
+class Measurement:
+    """``measure(subnet) -> {metric: value}`` for the searched metrics (plus the super-network's exact ones)."""
+
+    def __init__(self, settings: Settings, dynas_conf: Any) -> None:
+        self.settings = settings
+        self.supernet = settings.supernet
+        self.conf = dynas_conf  # the nas.dynas section: data set, weights, device and measurement settings
+        self._measurer: Any = None
+        self._ready = False
+
+    @property
+    def device(self) -> str:
+        if self.conf.device:
+            return self.conf.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def prepare(self) -> None:
+        """Everything measuring needs, once, before the first sub-network."""
+        if self._ready:
+            return
+        if not self.supernet.measures_itself:
+            self._library_measurer()
+        exact = set(self.supernet.exact_metric_names)
+        if any(m not in exact for m in self.settings.metric_names):
+            self.supernet.load(
+                pretrained=self.conf.pretrained, ckpt_path=self.conf.supernet_ckpt_path, device=self.device
+            )
+        self._ready = True  # only now: a set-up that failed is tried (and fails the search) again, never skipped
+
+    def measure(self, subnet: Mapping[str, Any]) -> dict[str, float]:
+        """Measure one sub-network (an encoded dict); a MeasurementError names it if that fails."""
+        self.prepare()
+        names = self.settings.metric_names
+        if self.supernet.measures_itself:
+            with measuring(subnet):
+                result = self.supernet.measure(subnet, names)
+        else:
+            result = self._library_measurer()(subnet)
+        if not isinstance(result, Mapping):
+            raise MeasurementError(subnet, f"the measurement returned {type(result).__name__}, not a dict of metrics")
+        missing = [m for m in names if m not in result]
+        if missing:
+            raise MeasurementError(subnet, f"the measurement returned {sorted(result)}, without {missing}")
+        return finite_metrics(subnet, result)
+
+    def _library_measurer(self) -> Any:
+        if self._measurer is None:
+            from neural_nas.measurements.pipeline import SubnetMeasurer
+
+            d, device = self.conf, self.device
+            evaluator = None
+            if "accuracy_top1" in self.settings.metric_names:
+                from neural_nas.measurements.accuracy import AccuracyEvaluator
+
+                evaluator = AccuracyEvaluator(
+                    d.dataset_path,
+                    calibration_size=d.calibration_size,
+                    eval_batch_size=d.eval_batch_size,
+                    num_workers=d.num_workers,
+                    test_fraction=d.test_fraction,
+                    image_size=self.supernet.image_size,
+                    device=device,
+                    seed=self.settings.seed,
+                )
+                evaluator.prepare()  # a bad dataset_path fails now, before the super-network is built
+            self._measurer = SubnetMeasurer(
+                self.supernet,
+                self.settings.metric_names,
+                device=device,
+                batch_size=d.batch_size,
+                latency_warmup=d.latency_warmup,
+                latency_steps=d.latency_steps,
+                accuracy_evaluator=evaluator,
+            )
+        return self._measurer

@@ -1,0 +1,44 @@
+"""Metric predictors fitted on the measurements of a search (exact metrics are computed, never learned)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from neural_nas.errors import PredictorError
+from neural_nas.nas.study import Trial
+
+logger = logging.getLogger("neural_nas")
+
+
+def fit_predictor(supernet: Any, trials: Sequence[Trial], metric: str, rng: np.random.Generator) -> Any:
+    """A predictor of ``metric`` (canonical name): `ExactMetric` for the super-network's exact metrics, else a
+    `SubnetPredictor` fitted on every trial that has the metric, seeded from ``rng`` (drawn only for a fit).
+    Its ``predict`` takes sub-network dicts or vectors."""
+    from neural_nas.predictors import ExactMetric, Predictor, SubnetPredictor, quality
+
+    if metric in supernet.exact_metric_names:
+        return ExactMetric(supernet, metric)
+    seed = int(rng.integers(2**31))
+    rows = [t for t in trials if metric in t.metrics]
+    if len(rows) < 2:
+        raise PredictorError(
+            f"a {metric} predictor needs at least 2 measurements with {metric}; there are {len(rows)} "
+            "(search first, or load earlier results)"
+        )
+    vectors = np.stack([supernet.encoding.dict_to_vector(t.arch) for t in rows])
+    y = np.array([t.metrics[metric] for t in rows])
+    predictor = SubnetPredictor(supernet, metric, Predictor(seed=seed).fit(supernet.features(vectors), y))
+    fit = quality(y, predictor.predict(vectors))
+    logger.info(
+        "%s predictor: %s on %d measurements; in-sample Kendall tau %.3f, MAPE %.2f%%",
+        metric,
+        predictor.estimator.selected_,
+        len(rows),
+        fit["kendall_tau"],
+        fit["mape"],
+    )
+    return predictor

@@ -1,0 +1,105 @@
+"""The settings of one Dynamic NAS search: read from the config and validated once, then frozen.
+
+Everything the config can get wrong about the search fails in `resolve`, before any measurement; the driver reads
+these fields, never the config. (How to measure - data set, weights, device, batch sizes - is the ``nas.dynas``
+section that `measurement.Measurement` reads, checked by the data set and weights themselves when prepared.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neural_nas.config import NASConfig
+from neural_nas.errors import ConfigError
+
+logger = logging.getLogger("neural_nas")
+
+DEFAULT_RESULTS_CSV = "dynas_results.csv"
+
+
+@dataclass(frozen=True)
+class Settings:
+    supernet: Any  # the `SuperNetwork` instance searched
+    metrics: tuple[Any, ...]  # the `Metric`s searched, in the configured order
+    algorithm: Any  # the `AlgorithmSpec` of the evolutionary search
+    tactic_name: str
+    tactic: Callable[[Any], None]
+    population: int
+    initial_population: int
+    inner_evals: int
+    num_evals: int
+    results_csv_path: Path
+    seed: int
+    on_error_skip: bool
+    max_consecutive_failures: int
+    retry_failed: bool
+    distributed: bool
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    @property
+    def higher_is_better(self) -> list[bool]:
+        return [m.higher_is_better for m in self.metrics]
+
+
+def resolve(conf: NASConfig) -> Settings:
+    """The settings of ``conf``; a ConfigError names the first key that is wrong."""
+    from neural_nas.evolution import algorithm_for
+    from neural_nas.evolution.tactics import DEFAULT_INITIAL_POPULATION, tactic_registry
+    from neural_nas.measurements.metrics import metric_registry
+    from neural_nas.supernets import create_supernet
+
+    d = conf.dynas
+    if d.supernet is None:
+        raise ConfigError("nas.dynas.supernet", None, "a registered super-network name (required for dynas)")
+    supernet = create_supernet(d.supernet)
+    if d.metrics is None:
+        raise ConfigError(
+            "nas.dynas.metrics",
+            None,
+            f"1 to 3 of the metrics {supernet.name} can measure: {', '.join(supernet.metrics)}",
+        )
+    names = [metric_registry.canonical(m) for m in d.metrics]
+    if len(set(names)) != len(names):
+        raise ConfigError("nas.dynas.metrics", d.metrics, "distinct metrics (aliases count as their metric)")
+    unsupported = [m for m in names if m not in supernet.metrics]
+    if unsupported:
+        raise ConfigError(
+            "nas.dynas.metrics",
+            d.metrics,
+            f"metrics {supernet.name} can measure: {', '.join(supernet.metrics)}",
+            f"it cannot measure {', '.join(unsupported)}",
+        )
+    if "accuracy_top1" in names and not supernet.measures_itself:
+        if d.dataset_path is None:
+            raise ConfigError(
+                "nas.dynas.dataset_path",
+                None,
+                "an ImageFolder root with train/ and val/ sub-folders (accuracy is an objective)",
+            )
+        if not d.pretrained:
+            logger.warning("nas.dynas.pretrained is false: accuracy is measured on randomly initialised weights")
+    search = conf.nas.search
+    return Settings(
+        supernet=supernet,
+        metrics=tuple(metric_registry.get(m) for m in names),
+        algorithm=algorithm_for(search.search_algorithm, len(names)),
+        tactic_name=tactic_registry.canonical(d.search_tactic),
+        tactic=tactic_registry.get(d.search_tactic),
+        population=d.population,
+        initial_population=d.initial_population or min(d.population, DEFAULT_INITIAL_POPULATION),
+        inner_evals=d.inner_evals or supernet.inner_evals,
+        num_evals=d.num_evals,
+        results_csv_path=Path(d.results_csv_path or DEFAULT_RESULTS_CSV),
+        seed=search.seed,
+        on_error_skip=search.on_error == "skip",
+        max_consecutive_failures=search.max_consecutive_failures,
+        retry_failed=search.retry_failed,
+        distributed=d.distributed,
+    )

@@ -1,0 +1,115 @@
+"""Dynamic NAS results: the DyNAS-T results CSV (`ResultsCsv`) and, beside it, ``<csv>.failures.jsonl``.
+
+The CSV format has no error column and other tools read it, so failed measurements (``on_error: skip``) go to their
+own journal. Replaying a CSV checks it against the configured super-network: its rows must parse as that network's
+sub-networks and agree with the metrics it computes exactly (MACs, parameters), which catches a file of another
+super-network before any of its rows is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neural_nas.errors import ConfigError, ResultsFileError
+from neural_nas.nas.study import Study, Trial
+from neural_nas.results.dynast_csv import ResultsCsv
+from neural_nas.results.journal import Journal, timestamp
+
+logger = logging.getLogger("neural_nas")
+
+
+def failures_path(csv_path: str | os.PathLike) -> Path:
+    """Where failed measurements of a search with ``on_error: skip`` are recorded: ``<csv>.failures.jsonl``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.name + ".failures.jsonl")
+
+
+class CsvStore:
+    """`ResultsStore` over a DyNAS-T CSV. ``metrics``: the search's metrics (canonical names, in order); a new file
+    gets the super-network's CSV columns (`SuperNetwork.csv_metrics`) followed by any other of them."""
+
+    def __init__(self, path: str | os.PathLike, supernet: Any, metrics: Sequence[str]) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ConfigError("nas.dynas.results_csv_path", str(path), "the path of a results CSV file, not a folder")
+        self.supernet = supernet
+        columns = list(supernet.csv_metrics) + [m for m in metrics if m not in supernet.csv_metrics]
+        self.csv = ResultsCsv(self.path, columns)
+        self.failures_path = failures_path(self.path)
+        self.failures = Journal(self.failures_path)
+        missing = [m for m in metrics if m not in self.csv.metric_columns]
+        if missing:
+            raise ResultsFileError(
+                str(self.path),
+                ",".join(self.csv.header()),
+                f"a column for every metric of this search ({', '.join(missing)} missing)",
+                "point nas.dynas.results_csv_path at a new file",
+            )
+
+    def replay(self, study: Study, *, retry_failed: bool = False) -> int:
+        added = self._replay_rows(study)
+        if not retry_failed:
+            self._replay_failures(study)
+        return added
+
+    def _replay_rows(self, study: Study) -> int:
+        rows = self.csv.read(self.supernet.parse_record)
+        if not rows:
+            return 0
+        vectors = np.stack([self.supernet.encoding.dict_to_vector(r.subnet) for r in rows])
+        exact = self.supernet.exact_metrics(vectors)
+        for name, values in exact.items():  # rows of another super-network give other MACs/params
+            for number, (row, value) in enumerate(zip(rows, values), start=1):
+                if name in row.metrics and row.metrics[name] != value:
+                    raise ResultsFileError(
+                        f"{self.path} (row {number})",
+                        row.metrics[name],
+                        f"results of {self.supernet.name} ({name} {int(value)} for this sub-network)",
+                        "the file holds results of another super-network; point nas.dynas.results_csv_path elsewhere",
+                    )
+        added = incomplete = 0
+        for i, row in enumerate(rows):
+            metrics = {**{k: float(v[i]) for k, v in exact.items()}, **row.metrics}
+            if any(m not in metrics for m in study.metric_names):
+                incomplete += 1  # e.g. latency never measured in that file: not a result for this search
+                continue
+            added += study.add_trial(row.subnet, metrics)
+        logger.info(
+            "resuming from %s: %d earlier sub-networks%s",
+            self.path,
+            len(study),
+            f" ({incomplete} rows lack a configured metric and are not used)" if incomplete else "",
+        )
+        return added
+
+    def _replay_failures(self, study: Study) -> None:
+        records = self.failures.read()
+        failed = 0
+        for number, record in enumerate(records, start=1):
+            where = f"{self.failures.path}:{number}"
+            if "arch" not in record or not isinstance(record.get("error"), str):
+                raise ResultsFileError(where, record, "an object with 'arch' (a sub-network) and 'error' (a string)")
+            try:
+                subnet = self.supernet.parse_record(record["arch"])
+            except ConfigError as err:
+                raise ResultsFileError(where, record["arch"], err.allowed, err.hint) from err
+            failed += study.add_failure(subnet)
+        if failed:
+            logger.info(
+                "%d sub-network(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
+                "retries them)",
+                failed,
+                self.failures.path,
+            )
+
+    def append_trial(self, trial: Trial) -> None:
+        self.csv.append(self.supernet.subnet_record(trial.arch), trial.metrics)
+
+    def append_failure(self, arch: Mapping[str, Any], reason: str) -> None:
+        self.failures.append({"arch": self.supernet.subnet_record(arch), "error": reason, "time": timestamp()})

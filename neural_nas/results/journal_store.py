@@ -1,0 +1,126 @@
+"""Basic NAS results: one JSON object per line in ``NASResults/results.jsonl`` (a `Journal`).
+
+    {"arch": {...}, "metrics": {"acc": 0.91, ...}, "params": 1234, "time": "..."}   a measurement
+    {"arch": {...}, "error": "ValueError: ...", "time": "..."}                        a failure (on_error: skip)
+
+The same records, in a ``{"results": [...]}`` document, are what `NASBase.dump_search_results` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from neural_nas.errors import ResultsFileError
+from neural_nas.nas.search_space import SearchSpace
+from neural_nas.nas.study import Study, Trial
+from neural_nas.results.journal import Journal, timestamp
+
+logger = logging.getLogger("neural_nas")
+
+
+class JournalStore:
+    """`ResultsStore` over a JSON-lines journal; earlier architectures outside ``space`` stay on disk, unused."""
+
+    def __init__(self, path: str | os.PathLike, space: SearchSpace | None) -> None:
+        self.path = self.failures_path = Path(path)
+        self.space = space
+        self._journal = Journal(self.path)
+
+    def replay(self, study: Study, *, retry_failed: bool = False) -> int:
+        return replay_records(study, self._journal.read(), self.space, source=self.path, retry_failed=retry_failed)
+
+    def append_trial(self, trial: Trial) -> None:
+        self._journal.append({**trial.as_record(), "time": timestamp()})
+
+    def append_failure(self, arch: Mapping[str, Any], reason: str) -> None:
+        self._journal.append({"arch": dict(arch), "error": reason, "time": timestamp()})
+
+
+def replay_records(
+    study: Study,
+    records: Sequence[Any],
+    space: SearchSpace | None,
+    *,
+    source: Any,
+    retry_failed: bool = False,
+) -> int:
+    """Merge stored records into ``study``; returns how many trials were new. Every record is checked first."""
+    parsed, skipped, expected = [], 0, study.metric_names
+    for number, record in enumerate(records, start=1):
+        where = f"{source} record {number}"
+        failure = isinstance(record, Mapping) and "error" in record and "metrics" not in record
+        if (
+            not isinstance(record, Mapping)
+            or not isinstance(record.get("arch"), Mapping)
+            or not (failure or isinstance(record.get("metrics"), Mapping))
+        ):
+            raise ResultsFileError(
+                where,
+                record,
+                "an object with 'arch' and 'metrics' mappings (or 'arch' and 'error' for a failed measurement)",
+            )
+        arch = dict(record["arch"]) if space is None else _match_space(record["arch"], space)
+        if arch is None:
+            skipped += 1
+            continue
+        if failure:
+            parsed.append((arch, None, None))
+            continue
+        metrics = record["metrics"]
+        bad = {n: v for n, v in metrics.items() if not _finite_number(v)}
+        if bad:
+            raise ResultsFileError(where, record, "finite numbers as metric values", f"got {bad}")
+        names = list(metrics)
+        if expected is not None and names != expected:
+            raise ResultsFileError(
+                where,
+                names,
+                f"results of the metrics of this search ({expected})",
+                "set nas.search.metrics to the earlier metrics, or search in a new results folder",
+            )
+        expected = names
+        parsed.append((arch, {n: float(v) for n, v in metrics.items()}, record.get("params")))
+    if study.metric_names is None and expected is not None:
+        study.define_metrics(expected)  # every record is checked: the study changes only now
+    added = failed = 0
+    for arch, metrics, params in parsed:
+        if metrics is not None:
+            added += study.add_trial(arch, metrics, params)
+        elif not retry_failed:
+            failed += study.add_failure(arch)
+    if skipped:
+        logger.warning(
+            "%d earlier result(s) in %s are outside the current search space; kept on disk, not used", skipped, source
+        )
+    if failed:
+        logger.info(
+            "%d architecture(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
+            "retries them)",
+            failed,
+            source,
+        )
+    return added
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _match_space(arch: Mapping[str, Any], space: SearchSpace) -> dict[str, Any] | None:
+    """Map stored (JSON) values back to the search space's own choices; None if the architecture is not in it."""
+    if set(arch) != set(space.names):
+        return None
+    out = {}
+    for name, choices in zip(space.names, space.choices):
+        stored = json.dumps(arch[name], sort_keys=True)
+        match = [c for c in choices if json.dumps(c, sort_keys=True) == stored]
+        if not match:
+            return None
+        out[name] = match[0]
+    return out

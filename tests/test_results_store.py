@@ -1,0 +1,86 @@
+"""Results stores: what a search appends is what it replays on resume, in both formats, for any declared metric."""
+
+import pytest
+
+from neural_nas.errors import ResultsFileError
+from neural_nas.measurements import Metric, metric_registry
+from neural_nas.nas.search_space import SearchSpace
+from neural_nas.nas.study import Study, Trial
+from neural_nas.results.csv_store import CsvStore
+from neural_nas.results.dynast_csv import HEADER, ResultsCsv
+from neural_nas.results.journal_store import JournalStore
+from neural_nas.supernets import create_supernet
+from tests.synthetic_supernet import Synthetic
+
+
+def test_journal_store_replays_trials_and_failures(tmp_path):
+    space = SearchSpace({"w": [1, 2, 3], "d": [[1, 2], [3]]})
+    store = JournalStore(tmp_path / "results.jsonl", space)
+    store.append_trial(Trial({"w": 1, "d": [1, 2]}, {"acc": 0.5, "size": 3.0}, params=10))
+    store.append_failure({"w": 2, "d": [3]}, "RuntimeError: boom")
+    again = Study(["acc", "size"], [True, False])
+    assert JournalStore(store.path, space).replay(again) == 1
+    assert again.trials == [Trial({"w": 1, "d": [1, 2]}, {"acc": 0.5, "size": 3.0}, params=10)]
+    assert again.failures == [{"w": 2, "d": [3]}] and again.spent() == 2
+    retry = Study(["acc", "size"])
+    JournalStore(store.path, space).replay(retry, retry_failed=True)
+    assert retry.failures == [] and retry.spent() == 1
+    outside = Study(["acc", "size"])  # another search space: kept on disk, not used
+    assert JournalStore(store.path, SearchSpace({"w": [5]})).replay(outside) == 0 and outside.spent() == 0
+
+
+def test_journal_store_learns_the_metric_names_from_the_file(tmp_path):
+    store = JournalStore(tmp_path / "r.jsonl", None)
+    store.append_trial(Trial({"w": 1}, {"metric_0": 1.0, "metric_1": 2.0}))
+    study = Study(None, [True, False])
+    store.replay(study)
+    assert study.metric_names == ["metric_0", "metric_1"] and study.higher_is_better == [True, False]
+
+
+def test_csv_columns_come_from_the_metric_declarations(tmp_path):
+    with metric_registry.scoped():
+        metric_registry.add(Metric("energy", "Energy (mJ)", False, "mJ", aliases=("joules",)))
+        assert metric_registry.canonical("joules") == "energy"
+        supernet = Synthetic()
+        store = CsvStore(tmp_path / "r.csv", supernet, ["accuracy_top1", "energy"])
+        assert store.csv.header() == HEADER + ["Energy (mJ)"]  # the DyNAS-T columns first, in their order
+        subnet = supernet.encoding.vector_to_dict([0] * 12)
+        store.append_trial(Trial(subnet, {"accuracy_top1": 50.0, "macs": 1e6, "energy": 0.25}))
+        study = Study(["accuracy_top1", "energy"], [True, False])
+        assert CsvStore(store.path, supernet, ["accuracy_top1", "energy"]).replay(study) == 1
+        assert study.trials[0].metrics == {"accuracy_top1": 50.0, "macs": 1e6, "energy": 0.25}
+    assert "energy" not in metric_registry  # scoped: gone after the block
+
+
+def test_a_csv_column_nobody_declared_is_a_results_file_error(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("Sub-network,Date,Top-1 Acc (%),Energy (mJ)\n")
+    with pytest.raises(ResultsFileError, match="Energy.*metric_registry.add"):
+        CsvStore(path, Synthetic(), ["accuracy_top1"])
+
+
+def test_a_file_without_a_column_for_a_searched_metric_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("Sub-network,Date,Top-1 Acc (%)\n")
+    with pytest.raises(ResultsFileError, match="latency missing"):
+        CsvStore(path, Synthetic(), ["accuracy_top1", "latency"])
+
+
+def test_a_file_in_another_column_layout_resumes_and_keeps_its_layout(tmp_path):
+    """Blank lines before the header and padded names (INC 2.0's five columns): read by header, appended alike."""
+    net = create_supernet("ofa_mbv3_d234_e346_k357_w1.0")
+    vector = net.encoding.random_vectors(1, 0)[0]
+    subnet = net.encoding.vector_to_dict(vector)
+    macs = int(net.exact_metrics(vector[None, :])["macs"][0])
+    path = tmp_path / "inc.csv"
+    path.write_text(
+        f'\r\nSub-network,Date,Latency (ms), MACs,Top-1 Acc (%)\r\n"{net.subnet_record(subnet)}",d,0,{macs},71.5\r\n'
+    )
+    store = CsvStore(path, net, ["accuracy_top1", "macs"])
+    study = Study(["accuracy_top1", "macs"], [True, False])
+    assert store.replay(study) == 1 and study.trials[0].metrics["accuracy_top1"] == 71.5
+    other = net.encoding.vector_to_dict(net.encoding.random_vectors(1, 1)[0])
+    store.append_trial(Trial(other, {"accuracy_top1": 70.0, "macs": 5.0, "params": 7.0}))
+    rows = ResultsCsv(path).read(net.parse_record)
+    assert len(rows) == 2 and rows[1].metrics == {"accuracy_top1": 70.0, "macs": 5.0}  # no params column in this file
+    assert len(path.read_text().strip().splitlines()[-1].split('",')[1].split(",")) == 4  # date + the file's 3 metrics
