@@ -3,8 +3,13 @@
 Rank 0 drives: it owns the results file, the predictors and the evolutionary search. Every rank, rank 0 included,
 measures its share of each batch: the driver broadcasts a round of up to ``world_size`` sub-networks, rank ``r``
 measures the ``r``-th, and the driver gathers the outcomes and writes them in order, before the next round. A
-round is the unit of durability: a crash loses at most the measurements in flight. Without torchrun (no
+round is the unit of durability: a crash loses at most the measurements in flight. Without a launcher (no
 ``WORLD_SIZE`` in the environment) the search runs in this one process.
+
+Launchers: ``torchrun`` sets torch's variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``PORT``).
+Open MPI's ``mpirun`` sets ``OMPI_COMM_WORLD_RANK``/``SIZE``/``LOCAL_RANK``/``LOCAL_SIZE`` instead (the reference's
+distributed notebook uses it): they are translated to torch's names. On one machine the rendezvous defaults to
+127.0.0.1:29500; across machines set ``MASTER_ADDR`` (and ``MASTER_PORT``), e.g. ``mpirun -x MASTER_ADDR=node0 ...``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,34 @@ import logging
 import os
 from typing import Any
 
+from neural_nas.errors import ConfigError
+
 logger = logging.getLogger("neural_nas")
+
+_OPEN_MPI = {
+    "RANK": "OMPI_COMM_WORLD_RANK",
+    "WORLD_SIZE": "OMPI_COMM_WORLD_SIZE",
+    "LOCAL_RANK": "OMPI_COMM_WORLD_LOCAL_RANK",
+}
+
+
+def adopt_mpirun_environment(environ: Any = os.environ) -> bool:
+    """Under Open MPI's mpirun (and not torchrun): set torch.distributed's variables from Open MPI's; True if done."""
+    if "WORLD_SIZE" in environ or "OMPI_COMM_WORLD_SIZE" not in environ:
+        return False
+    for torch_name, mpi_name in _OPEN_MPI.items():
+        environ[torch_name] = environ[mpi_name]
+    if "MASTER_ADDR" not in environ:
+        if environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", environ["WORLD_SIZE"]) != environ["WORLD_SIZE"]:
+            raise ConfigError(
+                "MASTER_ADDR",
+                None,
+                "the address of the machine of rank 0 (the ranks run on several machines)",
+                "pass it to every rank: mpirun -x MASTER_ADDR=<host of rank 0> -x MASTER_PORT=29500 ...",
+            )
+        environ["MASTER_ADDR"] = "127.0.0.1"
+    environ.setdefault("MASTER_PORT", "29500")
+    return True
 
 
 class Ranks:
@@ -23,9 +55,11 @@ class Ranks:
         self._owns_group = False
         if not enabled:
             return
+        if adopt_mpirun_environment():
+            logger.info("launched by mpirun: rank %s of %s", os.environ["RANK"], os.environ["WORLD_SIZE"])
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             logger.warning(
-                "nas.dynas.distributed is true but WORLD_SIZE is not set (not under torchrun): "
+                "nas.dynas.distributed is true but WORLD_SIZE is not set (not under torchrun or mpirun): "
                 "searching in this one process"
             )
             return

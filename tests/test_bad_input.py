@@ -363,7 +363,11 @@ CASES: list[Case] = [
         "missing super-network", {"nas": {"approach": "dynas", "dynas": {"metrics": ["acc"]}}}, "nas.dynas.supernet"
     ),
     yaml_case("missing metrics", {"nas": {"approach": "dynas", "dynas": {"supernet": MBV3}}}, "nas.dynas.metrics"),
-    yaml_case("accuracy without dataset_path", dynas_doc(supernet=MBV3), "nas.dynas.dataset_path"),
+    Case(  # a warning when built (earlier results may do), an error before the first measurement
+        "accuracy without dataset_path",
+        lambda tmp: lambda: NAS(write_yaml(tmp, dynas_doc(supernet=MBV3))).search(),
+        "nas.dynas.dataset_path",
+    ),
     yaml_case(
         "algorithm for another objective count",
         dynas_doc(metrics=["acc"])

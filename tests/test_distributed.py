@@ -89,3 +89,57 @@ def test_a_dying_rank_fails_the_run_and_leaves_a_resumable_file(tmp_path, die_af
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = rows(tmp_path / "run.csv")
     assert final[: len(written)] == written and len(final) == 25 and len(set(final)) == 25
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ranks_launched_as_mpirun_launches_them_match_one_process(tmp_path):
+    """mpirun sets Open MPI's variables (OMPI_COMM_WORLD_*), not torch's: the ranks are launched here exactly so."""
+    single = run(tmp_path, "single", distributed=False)
+    assert single.returncode == 0, single.stderr[-2000:]
+    script = tmp_path / "search.py"
+    port = str(free_port())
+    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
+    base.update({"DISTRIBUTED": "1", "DIE_AFTER": "0", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "mpi.csv"), str(tmp_path / "mpi.log")],
+            env={
+                **base,
+                "OMPI_COMM_WORLD_RANK": str(rank),
+                "OMPI_COMM_WORLD_LOCAL_RANK": str(rank),
+                "OMPI_COMM_WORLD_SIZE": "2",
+                "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
+                "MASTER_PORT": port,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    results = [p.communicate(timeout=300) for p in ranks]
+    assert [p.returncode for p in ranks] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
+    assert rows(tmp_path / "mpi.csv") == rows(tmp_path / "single.csv")
+    measured = log(tmp_path / "mpi.log")
+    assert len({s for _, s in measured}) == len(measured) == 25 and {r for r, _ in measured} == {"0", "1"}
+
+
+def test_mpirun_across_machines_needs_the_address_of_rank_0():
+    from neural_nas.distributed import adopt_mpirun_environment
+    from neural_nas.errors import ConfigError
+
+    mpi = {"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_RANK": "1"}
+    one_machine = dict(mpi)
+    assert adopt_mpirun_environment(one_machine)
+    assert (one_machine["RANK"], one_machine["WORLD_SIZE"], one_machine["MASTER_ADDR"]) == ("1", "2", "127.0.0.1")
+    assert not adopt_mpirun_environment({"WORLD_SIZE": "2", "OMPI_COMM_WORLD_SIZE": "2"})  # torchrun's win
+    two_machines = {**mpi, "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"}
+    with pytest.raises(ConfigError, match="MASTER_ADDR"):
+        adopt_mpirun_environment(two_machines)

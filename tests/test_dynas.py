@@ -216,9 +216,12 @@ def test_config_errors_before_any_work(in_tmp, change, key, dynas_config):
     assert info.value.key == key
 
 
-def test_accuracy_needs_a_dataset_path(dynas_config):
+def test_accuracy_needs_a_dataset_path_only_to_measure(in_tmp, dynas_config, caplog):
+    agent = NAS(dynas_config(MBV3, ("acc", "macs")))  # as the reference: a warning, the script may still set it
+    assert "dataset_path is not set" in caplog.text
     with pytest.raises(ConfigError, match="nas.dynas.dataset_path"):
-        NAS(dynas_config(MBV3, ("acc", "macs")))
+        agent.search()  # ... but a search that must measure accuracy stops before the first measurement
+    assert not (in_tmp / "dynas_results.csv").exists()
 
 
 def test_metric_the_super_network_cannot_measure(dynas_config):
@@ -241,6 +244,25 @@ def test_offline_without_weights_is_one_clear_error(in_tmp, images, monkeypatch,
     message = str(info.value)
     assert "nas.dynas.supernet_ckpt_path" in message and MBV3 in message and "NEURAL_NAS_CACHE" in message
     assert not (in_tmp / "dynas_results.csv").exists() or read_rows(in_tmp / "dynas_results.csv") == []
+
+
+def test_metrics_that_do_not_depend_on_weights_never_need_them(in_tmp, monkeypatch, dynas_config, caplog):
+    """MACs, params and latency are the same for random weights: pretrained (the default) loads nothing then."""
+    import logging
+
+    from neural_nas.supernets import _weights
+
+    monkeypatch.setenv("NEURAL_NAS_CACHE", str(in_tmp / "cache"))  # empty: a weights file would be downloaded
+
+    def offline(url, dest):
+        raise AssertionError("no weights may be fetched for latency and MACs")
+
+    monkeypatch.setattr(_weights, "download", offline)
+    agent = NAS(dynas_config(MBV3, ("lat", "macs"), batch_size=1, latency_warmup=0, latency_steps=1))
+    with caplog.at_level(logging.INFO, logger="neural_nas"):
+        metrics = agent.estimate({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5})
+    assert metrics["latency"] > 0 and metrics["macs"] > 0
+    assert "runs without them" in caplog.text
 
 
 def test_custom_supernet_example(in_tmp):

@@ -1,5 +1,7 @@
 """Results stores: what a search appends is what it replays on resume, in both formats, for any declared metric."""
 
+from pathlib import Path
+
 import pytest
 
 from neural_nas.errors import ResultsFileError
@@ -84,3 +86,21 @@ def test_a_file_in_another_column_layout_resumes_and_keeps_its_layout(tmp_path):
     rows = ResultsCsv(path).read(net.parse_record)
     assert len(rows) == 2 and rows[1].metrics == {"accuracy_top1": 70.0, "macs": 5.0}  # no params column in this file
     assert len(path.read_text().strip().splitlines()[-1].split('",')[1].split(",")) == 4  # date + the file's 3 metrics
+
+
+def test_the_reference_notebooks_w12_results_resume_with_every_macs_value_reproduced():
+    """INC 2.0's five columns with a padded ` MACs`: every row loads, and its MACs equal the library's exact count
+    (a single mismatch would be a ResultsFileError naming the row)."""
+    path = Path(__file__).parent / "data" / "inc_dynas_notebook_results" / "results_mbnv3w1p2_macs.csv"
+    net = create_supernet("ofa_mbv3_d234_e346_k357_w1.2")
+    store = CsvStore(path, net, ["accuracy_top1", "macs"])
+    assert store.csv.metric_columns == ["latency", "macs", "accuracy_top1"]
+    study = Study(["accuracy_top1", "macs"], [True, False])
+    rows = ResultsCsv(path).read(net.parse_record)
+    assert store.replay(study) == len({str(r.subnet) for r in rows}) and len(rows) >= 499
+    assert all(74 < t.metrics["accuracy_top1"] < 80 and 2.0e8 < t.metrics["macs"] < 5.9e8 for t in study.trials)
+
+
+def test_a_column_is_found_under_the_other_headers_the_reference_wrote():
+    assert metric_registry.by_column(" MACS ").name == metric_registry.by_column("MACs").name == "macs"
+    assert metric_registry.by_column("Energy (mJ)") is None

@@ -45,6 +45,40 @@ class BasicNAS(NASBase):
     def eval_func(self, func: Callable[[Any], Any]) -> None:
         self._eval_func = _callable("eval_func", func)
 
+    # The reference's Component attributes that swap pieces of the built-in train/eval: not supported, and never
+    # silently ignored.
+    @property
+    def train_dataloader(self) -> None:
+        return None
+
+    @train_dataloader.setter
+    def train_dataloader(self, value: Any) -> None:
+        hint = "give a train_func that uses it, or a train.dataloader section"
+        raise ConfigError("train_dataloader", type(value).__name__, "unset", hint)
+
+    @property
+    def eval_dataloader(self) -> None:
+        return None
+
+    @eval_dataloader.setter
+    def eval_dataloader(self, value: Any) -> None:
+        raise ConfigError(
+            "eval_dataloader",
+            type(value).__name__,
+            "unset",
+            "give an eval_func that uses it, or an evaluation.accuracy.dataloader section",
+        )
+
+    @property
+    def metric(self) -> None:
+        return None
+
+    @metric.setter
+    def metric(self, value: Any) -> None:
+        raise ConfigError(
+            "metric", type(value).__name__, "unset", "give an eval_func, or set evaluation.accuracy.metric (topk)"
+        )
+
     def estimate(self, model: Any) -> Any:
         if self._train_func is not None:
             self._train_func(model)

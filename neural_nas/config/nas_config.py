@@ -160,6 +160,17 @@ class NASConfig:
         return _Section(self, "nas")
 
     @property
+    def usr_cfg(self) -> _Section:
+        """The whole document by attribute, as the reference's ``usr_cfg``: ``config.usr_cfg.model.framework =
+        "pytorch"``, ``config.usr_cfg.nas.search.max_trials``. Assignments are validated like any other."""
+        return _Section(self, "")
+
+    def validate(self) -> NASConfig:
+        """Check the whole document again (as the reference's ``validate()``); returns the config."""
+        NASConfig.from_dict(self.to_dict(with_defaults=False), source="the configuration")
+        return self
+
+    @property
     def dynas(self) -> _Section:
         return _Section(self, "nas.dynas")
 
@@ -185,6 +196,8 @@ class _Section:
         path = _join(self._path, name)
         if path in SECTIONS:
             return _Section(self._config, path)
+        if path in FREE_SECTIONS and isinstance(self._config.get(path), (Mapping, type(None))):
+            return _FreeView(self._config, path, ())
         if path in BY_PATH or path in FREE_SECTIONS:
             return self._config.get(path)
         err = _unknown(path, None)
@@ -198,3 +211,51 @@ class _Section:
 
     def __repr__(self) -> str:
         return f"<{self._path}: {self._config.get(self._path)!r}>"
+
+
+class _FreeView:
+    """A view into a free-form section (``model:``, ``train:``, ...): keys as attributes, stored as given.
+
+    Reading a missing key gives None; assigning one creates it (and the section), as the reference's ``usr_cfg`` did.
+    """
+
+    __slots__ = ("_config", "_section", "_keys")
+
+    def __init__(self, config: NASConfig, section: str, keys: tuple[str, ...]) -> None:
+        object.__setattr__(self, "_config", config)
+        object.__setattr__(self, "_section", section)
+        object.__setattr__(self, "_keys", keys)
+
+    def _node(self) -> Any:
+        node = self._config.get(self._section)
+        for key in self._keys:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        node = self._node()
+        value = node.get(name) if isinstance(node, Mapping) else None
+        return _FreeView(self._config, self._section, (*self._keys, name)) if isinstance(value, Mapping) else value
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        document = copy.deepcopy(self._config.get(self._section)) or {}
+        node = document
+        for key in self._keys:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(".".join((self._section, *self._keys)), node, "a mapping (it holds a value)")
+        node[name] = copy.deepcopy(value)
+        self._config.set(self._section, document)
+
+    __setitem__ = __setattr__
+
+    def __bool__(self) -> bool:
+        return bool(self._node())
+
+    def __repr__(self) -> str:
+        return f"<{'.'.join((self._section, *self._keys))}: {self._node()!r}>"

@@ -20,13 +20,19 @@ from neural_nas._registry import Registry
 
 @dataclass(frozen=True)
 class Metric:
-    """A measurable property of a sub-network. ``csv_column`` is its header in the results CSV (unique)."""
+    """A measurable property of a sub-network. ``csv_column`` is its header in the results CSV (unique).
+
+    ``depends_on_weights``: its value changes with the trained weights (accuracy does; MACs, parameters and latency do
+    not, so a search on those alone never loads or downloads weights). ``csv_aliases``: other headers the column has
+    in files of the reference (read, never written)."""
 
     name: str
     csv_column: str
     higher_is_better: bool
     unit: str
     aliases: tuple[str, ...] = ()
+    depends_on_weights: bool = False
+    csv_aliases: tuple[str, ...] = ()
 
 
 class MetricRegistry(Registry[Metric]):
@@ -44,7 +50,7 @@ class MetricRegistry(Registry[Metric]):
     def by_column(self, column: str) -> Metric | None:
         """The metric written under a results-CSV header (surrounding spaces ignored), or None."""
         for metric in map(self.get, self.names()):
-            if metric.csv_column.strip() == column.strip():
+            if column.strip() in (metric.csv_column.strip(), *metric.csv_aliases):
                 return metric
         return None
 
@@ -52,8 +58,8 @@ class MetricRegistry(Registry[Metric]):
 metric_registry = MetricRegistry("metric", "nas.dynas.metrics")
 
 for _metric in [
-    Metric("accuracy_top1", "Top-1 Acc (%)", True, "%", aliases=("acc",)),
-    Metric("macs", "MACs", False, "MACs"),
+    Metric("accuracy_top1", "Top-1 Acc (%)", True, "%", aliases=("acc",), depends_on_weights=True),
+    Metric("macs", "MACs", False, "MACs", csv_aliases=("MACS",)),  # "MACS": the BERT SST-2 notebook's file
     Metric("params", "Model Parameters", False, "parameters"),
     Metric("latency", "Latency (ms)", False, "ms", aliases=("lat",)),
 ]:

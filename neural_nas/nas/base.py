@@ -125,17 +125,64 @@ class NASBase:
         self._search_algorithm = search_algorithm
         self._searcher = None
 
+    # -- the reference's agent attributes: each one is used by the next search() ------------------------------------
+    @property
+    def max_trials(self) -> int:
+        return self.conf.nas.search.max_trials or DEFAULT_MAX_TRIALS
+
+    @max_trials.setter
+    def max_trials(self, value: int) -> None:
+        self.conf.nas.search.max_trials = value
+
+    @property
+    def seed(self) -> int:
+        return self.conf.nas.search.seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        self.conf.nas.search.seed = value
+        self._searcher = None  # a searcher built from the registry takes the seed when it is built
+
+    @property
+    def metrics(self) -> list[str] | None:
+        return self.metric_names
+
+    @metrics.setter
+    def metrics(self, names: list[str] | None) -> None:
+        self._set_before_results("nas.search.metrics", names)
+
+    @property
+    def search_results(self) -> dict[tuple, dict[str, float]]:
+        """Architecture (its values in sorted-key order) -> metrics, in order of first evaluation."""
+        return {arch_key(t.arch): dict(t.metrics) for t in self.study.trials}
+
+    @search_results.setter
+    def search_results(self, value: Any) -> None:
+        raise ConfigError(
+            "search_results",
+            type(value).__name__,
+            "read, not assigned (it is the record of the search)",
+            "load earlier results with agent.load_search_results(path), or search again in the same folder to resume",
+        )
+
+    def _set_before_results(self, key: str, value: Any) -> None:
+        """Change how results are compared: only while none is recorded (they were compared the old way)."""
+        if self._study is not None and len(self._study):
+            raise ConfigError(
+                key,
+                value,
+                "set before the first result is recorded",
+                "recorded results keep their metrics and directions; use a new agent and results folder",
+            )
+        self.conf.set(key, value)
+        self._study = None
+
     @property
     def study(self) -> Study:
         """The record of this search: trials, failures and the measured front (earlier results included)."""
         if self._study is None:
             self._study = Study(self.conf.nas.search.metrics, self.conf.nas.search.higher_is_better)
         return self._study
-
-    @property
-    def search_results(self) -> dict[tuple, dict[str, float]]:
-        """Architecture (its values in sorted-key order) -> metrics, in order of first evaluation."""
-        return {arch_key(t.arch): dict(t.metrics) for t in self.study.trials}
 
     @property
     def metric_names(self) -> list[str] | None:
@@ -148,6 +195,10 @@ class NASBase:
             return list(directions)
         configured = self.conf.nas.search.higher_is_better
         return [] if configured is None else list(configured)
+
+    @higher_is_better.setter
+    def higher_is_better(self, value: list[bool] | None) -> None:
+        self._set_before_results("nas.search.higher_is_better", value)
 
     # -- the loop ---------------------------------------------------------------------------------------------------
     def select_model_arch(self) -> dict[str, Any] | None:
@@ -196,7 +247,7 @@ class NASBase:
         from tqdm.auto import tqdm
 
         study = self.study
-        max_trials = self.conf.nas.search.max_trials or DEFAULT_MAX_TRIALS
+        max_trials = self.max_trials
         self._searcher = self._make_searcher()
         search = self.conf.nas.search
         failures = FailureGuard(search.on_error == "skip", search.max_consecutive_failures, str(store.path))
@@ -248,6 +299,16 @@ class NASBase:
                 write_atomic(results_dir / f"Trial_{len(study)}_results.txt", self._report())
                 self._searcher.get_feedback(study.scalar(trial.metrics))
                 bar.update(1)
+
+    def init_search_cfg(self, config: Any) -> None:
+        """The reference's set-up call of a custom approach (``self.init_search_cfg(self.conf.nas)``): adopt the
+        config (a `NASConfig` or its ``nas`` section) and check its search space and search algorithm now."""
+        config = config if isinstance(config, NASConfig) else getattr(config, "_config", None)
+        if not isinstance(config, NASConfig):
+            raise ConfigError("init_search_cfg", config, "a NASConfig or its `nas` section (config.nas)")
+        self.conf, self._study, self._searcher = config, None, None
+        self._require_search_space()
+        self._make_searcher()
 
     def _setup(self) -> None:
         """Hook: make everything the trials need ready (and validated) before the first one runs."""

@@ -43,12 +43,14 @@ class CsvStore:
         self.csv = ResultsCsv(self.path, columns)
         self.failures_path = failures_path(self.path)
         self.failures = Journal(self.failures_path)
-        missing = [m for m in metrics if m not in self.csv.metric_columns]
+        # A metric the super-network computes exactly needs no column: it is computed again when the file is read.
+        exact = set(supernet.exact_metric_names)
+        missing = [m for m in metrics if m not in self.csv.metric_columns and m not in exact]
         if missing:
             raise ResultsFileError(
                 str(self.path),
                 ",".join(self.csv.header()),
-                f"a column for every metric of this search ({', '.join(missing)} missing)",
+                f"a column for every measured metric of this search ({', '.join(missing)} missing)",
                 "point nas.dynas.results_csv_path at a new file",
             )
 

@@ -7,7 +7,6 @@ here or across ranks.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -81,8 +80,6 @@ class DyNAS(NASBase):
 
     @NASBase.search_algorithm.setter
     def search_algorithm(self, search_algorithm: Any) -> None:
-        from neural_nas.evolution import algorithm_for
-
         if not isinstance(search_algorithm, str):
             raise ConfigError(
                 "search_algorithm",
@@ -90,9 +87,58 @@ class DyNAS(NASBase):
                 "the name of a Dynamic NAS evolutionary algorithm (see `neural-nas list`)",
                 "searcher objects with suggest()/get_feedback() are for Basic NAS",
             )
-        spec = algorithm_for(search_algorithm, len(self.settings.metrics))
-        self.conf.nas.search.search_algorithm = spec.name
-        self.settings = dataclasses.replace(self.settings, algorithm=spec)
+        self._reconfigure("nas.search.search_algorithm", search_algorithm)
+
+    # -- the reference's agent attributes -----------------------------------------------------------------------------
+    @NASBase.max_trials.setter
+    def max_trials(self, value: Any) -> None:
+        raise ConfigError(
+            "max_trials",
+            value,
+            "unset for Dynamic NAS",
+            "its budget is nas.dynas.num_evals (agent.conf.dynas.num_evals)",
+        )
+
+    @NASBase.seed.setter
+    def seed(self, value: int) -> None:
+        self._reconfigure("nas.search.seed", value)
+
+    @NASBase.metrics.setter
+    def metrics(self, names: Any) -> None:
+        self._reconfigure("nas.dynas.metrics", names)
+
+    @NASBase.higher_is_better.setter
+    def higher_is_better(self, value: Any) -> None:
+        raise ConfigError(
+            "higher_is_better",
+            value,
+            "unset for Dynamic NAS",
+            "each metric declares its direction (neural_nas.measurements.metric_registry)",
+        )
+
+    def _reconfigure(self, key: str, value: Any) -> None:
+        """Change one setting (a bad value changes nothing) and adopt the config."""
+        config = self.conf.copy()
+        config.set(key, value)
+        self._adopt(config)
+
+    def _adopt(self, config: NASConfig) -> None:
+        """Resolve ``config`` again (the same super-network instance is kept, with its loaded weights); the metrics may
+        change only while nothing is recorded."""
+        settings = resolve(config, supernet=self.settings.supernet)
+        if settings.metric_names != self.settings.metric_names:
+            if len(self.study):
+                raise ConfigError(
+                    "nas.dynas.metrics",
+                    config.dynas.metrics,
+                    f"the metrics of the recorded results ({', '.join(self.settings.metric_names)})",
+                    "recorded results keep their metrics; use a new agent and results file",
+                )
+            self._study = Study(settings.metric_names, settings.higher_is_better)
+            self._rng = None
+        if config is not self.conf or settings.metric_names != self.settings.metric_names:
+            self._measurement = Measurement(settings, config.dynas)
+        self.conf, self.settings = config, settings
 
     def select_model_arch(self) -> dict[str, Any] | None:
         raise ConfigError(
@@ -166,6 +212,7 @@ class DyNAS(NASBase):
         """Measure until ``num_evals`` sub-networks are measured; return the last ``population`` measured ones."""
         from neural_nas.distributed import Ranks
 
+        self._adopt(self.conf)  # what was set on agent.conf since the agent was built is used (and checked) now
         ranks = Ranks(self.settings.distributed)
         executor = Executor(ranks, self._measure_vector)
         try:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from neural_nas.approaches.dynas.settings import Settings
-from neural_nas.errors import MeasurementError, measuring
+from neural_nas.errors import ConfigError, MeasurementError, measuring
 from neural_nas.nas.study import finite_metrics
 
 logger = logging.getLogger("neural_nas")
@@ -46,8 +46,22 @@ class Measurement:
             self._library_measurer()
         exact = set(self.supernet.exact_metric_names)
         if any(m not in exact for m in self.settings.metric_names):
+            # Trained weights only when a measured metric depends on them: MACs, params and latency of a randomly
+            # initialised super-network are those of the trained one, so such a search runs offline.
+            weighted = any(m.depends_on_weights for m in self.settings.metrics)
+            if self.conf.pretrained and not weighted and not self.conf.supernet_ckpt_path:
+                logger.info("no searched metric depends on trained weights: %s runs without them", self.supernet.name)
             self.supernet.load(
-                pretrained=self.conf.pretrained, ckpt_path=self.conf.supernet_ckpt_path, device=self.device
+                pretrained=self.conf.pretrained and weighted, ckpt_path=self.conf.supernet_ckpt_path, device=self.device
+            )
+        if "latency" in self.settings.metric_names and not self.supernet.measures_itself:
+            import torch
+
+            logger.info(
+                "latency is measured on %s with %d torch threads, batches of %d (nas.dynas.device, batch_size)",
+                self.device,
+                torch.get_num_threads(),
+                self.conf.batch_size,
             )
         self._ready = True  # only now: a set-up that failed is tried (and fails the search) again, never skipped
 
@@ -76,6 +90,12 @@ class Measurement:
             if "accuracy_top1" in self.settings.metric_names:
                 from neural_nas.measurements.accuracy import AccuracyEvaluator
 
+                if d.dataset_path is None:
+                    raise ConfigError(
+                        "nas.dynas.dataset_path",
+                        None,
+                        "an ImageFolder root with train/ and val/ sub-folders (top-1 accuracy must be measured)",
+                    )
                 evaluator = AccuracyEvaluator(
                     d.dataset_path,
                     calibration_size=d.calibration_size,

@@ -48,17 +48,19 @@ class Settings:
         return [m.higher_is_better for m in self.metrics]
 
 
-def resolve(conf: NASConfig) -> Settings:
-    """The settings of ``conf``; a ConfigError names the first key that is wrong."""
+def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
+    """The settings of ``conf``; a ConfigError names the first key that is wrong. ``supernet``: an instance to keep
+    (with what it has loaded) if ``conf`` names the same super-network."""
     from neural_nas.evolution import algorithm_for
     from neural_nas.evolution.tactics import DEFAULT_INITIAL_POPULATION, tactic_registry
     from neural_nas.measurements.metrics import metric_registry
-    from neural_nas.supernets import create_supernet
+    from neural_nas.supernets import create_supernet, supernet_registry
 
     d = conf.dynas
     if d.supernet is None:
         raise ConfigError("nas.dynas.supernet", None, "a registered super-network name (required for dynas)")
-    supernet = create_supernet(d.supernet)
+    if supernet is None or type(supernet) is not supernet_registry.get(d.supernet):
+        supernet = create_supernet(d.supernet)
     if d.metrics is None:
         raise ConfigError(
             "nas.dynas.metrics",
@@ -77,11 +79,10 @@ def resolve(conf: NASConfig) -> Settings:
             f"it cannot measure {', '.join(unsupported)}",
         )
     if "accuracy_top1" in names and not supernet.measures_itself:
-        if d.dataset_path is None:
-            raise ConfigError(
-                "nas.dynas.dataset_path",
-                None,
-                "an ImageFolder root with train/ and val/ sub-folders (accuracy is an objective)",
+        if d.dataset_path is None:  # earlier results may be enough, and a script may still set it (as the reference)
+            logger.warning(
+                "nas.dynas.dataset_path is not set: sub-networks cannot be validated (top-1 accuracy) until it is; "
+                "a search that has to measure one will stop with an error"
             )
         if not d.pretrained:
             logger.warning("nas.dynas.pretrained is false: accuracy is measured on randomly initialised weights")

@@ -1,0 +1,1 @@
+"""Drop-in import path of the reference's data loaders."""

@@ -1,0 +1,87 @@
+"""The reference's idioms beyond its own test: usr_cfg, Datasets, common.Model, PyTorchDataLoader."""
+
+import pytest
+import torch
+
+from neural_nas import NAS, NASConfig
+from neural_nas.data import DATASETS, Datasets
+from neural_nas.errors import ConfigError
+from neural_nas.experimental import common
+from neural_nas.experimental.data.dataloaders.pytorch_dataloader import PyTorchDataLoader
+
+
+def test_usr_cfg_is_the_whole_document_by_attribute():
+    config = NASConfig(approach="basic", search_space={"w": [1, 2]})
+    config.usr_cfg.model.framework = "pytorch"  # a section that did not exist yet
+    config.usr_cfg.nas.search.max_trials = 5
+    assert config.usr_cfg.model.framework == "pytorch" and config.to_dict()["model"] == {"framework": "pytorch"}
+    assert config.nas.search.max_trials == 5 and config.usr_cfg.nas.approach == "basic"
+    assert config.usr_cfg.train.optimizer is None and not config.usr_cfg.train  # unset: nothing there
+    with pytest.raises(ConfigError, match="did you mean 'nas.search.max_trials'"):
+        config.usr_cfg.nas.search.max_trial = 5  # validated like any assignment
+    assert config.validate() is config
+
+
+def test_datasets_are_the_built_in_datasets_of_the_yaml_sections():
+    datasets = Datasets("pytorch")
+    assert "dummy" in datasets and DATASETS is Datasets
+    x, y = datasets["dummy"](shape=(4, 3, 8, 8), low=0.0, high=1.0, label=True)[0]
+    assert x.shape == (3, 8, 8) and y == 0 and 0 <= float(x.min()) <= float(x.max()) <= 1
+    with pytest.raises(ConfigError, match="dataset"):
+        datasets["nope"]
+    with pytest.raises(ConfigError, match="PyTorch"):
+        Datasets("tensorflow")
+
+
+def test_pytorch_dataloader_takes_the_references_arguments():
+    dataset = Datasets("pytorch")["dummy"](shape=(5, 2), label=True)
+    assert [len(x) for x, _ in PyTorchDataLoader(dataset, batch_size=2)] == [2, 2, 1]
+    assert [len(x) for x, _ in PyTorchDataLoader(dataset, batch_size=2, last_batch="discard")] == [2, 2]
+    with pytest.raises(ConfigError, match="last_batch"):
+        PyTorchDataLoader(dataset, last_batch="pad")
+    with pytest.raises(ConfigError, match="DistributedSampler"):
+        PyTorchDataLoader(dataset, distributed=True)
+
+
+def test_common_model_wraps_what_a_model_builder_returns(in_tmp):
+    inner = torch.nn.Linear(4, 2)
+    model = common.Model(inner)
+    assert model.model is inner and torch.equal(model(torch.ones(1, 4)), inner(torch.ones(1, 4)))
+    with pytest.raises(ConfigError, match="torch.nn.Module"):
+        common.Model("not a model")
+    config = NASConfig(approach="basic", search_space={"width": [2, 4]}, search_algorithm="grid")
+    agent = NAS(config, model_builder=lambda arch: common.Model(torch.nn.Linear(4, arch["width"])))
+    agent.eval_func = lambda m: {"acc": float(m(torch.ones(1, 4)).shape[1])}
+    agent.search()
+    assert [t.params for t in agent.study.trials] == [10, 20]  # the wrapped module's own parameters
+
+
+def test_agent_attributes_work_or_name_the_key_to_use(in_tmp, dynas_config):
+    basic = NAS(NASConfig(approach="basic", search_space={"w": [1, 2, 3]}, search_algorithm="grid"))
+    basic.model_builder = lambda arch: torch.nn.Linear(arch["w"], 1)
+    basic.eval_func = lambda m: {"size": float(m.in_features), "acc": 1.0}
+    basic.max_trials, basic.seed = 2, 3
+    basic.metrics, basic.higher_is_better = ["size", "acc"], [False, True]
+    basic.search()
+    assert len(basic.study) == 2 and basic.study.metric_names == ["size", "acc"] and basic.seed == 3
+    assert basic.study.higher_is_better == [False, True]
+    with pytest.raises(ConfigError, match="nas.search.metrics.*before the first result"):
+        basic.metrics = ["acc"]
+    with pytest.raises(ConfigError, match="load_search_results"):
+        basic.search_results = {}
+    for name in ("train_dataloader", "eval_dataloader", "metric"):
+        with pytest.raises(ConfigError, match=name):
+            setattr(basic, name, object())
+
+    dynas = NAS(dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=11))
+    dynas.seed, dynas.metrics = 5, ["acc", "lat"]
+    assert dynas.settings.seed == 5 and dynas.metric_names == ["accuracy_top1", "latency"]
+    with pytest.raises(ConfigError, match="nas.dynas.num_evals"):
+        dynas.max_trials = 3
+    with pytest.raises(ConfigError, match="declares its direction"):
+        dynas.higher_is_better = [True, True]
+    dynas.conf.dynas.num_evals = 12  # set on the config after the agent was built: used by the next search
+    dynas.search()
+    assert len(dynas.study) == 12
+    with pytest.raises(ConfigError, match="metrics of the recorded results"):
+        dynas.metrics = ["acc", "macs"]
