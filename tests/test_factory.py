@@ -60,7 +60,7 @@ def test_unknown_approach_lists_the_registered_ones():
 def test_missing_file_and_wrong_type():
     with pytest.raises(FileNotFoundError, match="no/such/file.yaml"):
         NAS("no/such/file.yaml")
-    with pytest.raises(TypeError, match="YAML file .* or a NASConfig"):
+    with pytest.raises(TypeError, match="YAML file .*, a NASConfig or a Config"):
         NAS(42)
 
 

@@ -85,3 +85,26 @@ def test_agent_attributes_work_or_name_the_key_to_use(in_tmp, dynas_config):
     assert len(dynas.study) == 12
     with pytest.raises(ConfigError, match="metrics of the recorded results"):
         dynas.metrics = ["acc", "macs"]
+
+
+def test_the_references_python_config_api(in_tmp, dynas_config):
+    from neural_nas.conf.pythonic_config import Config, DyNASConfig
+    from neural_nas.conf.pythonic_config import NASConfig as PythonicNASConfig
+
+    assert PythonicNASConfig is NASConfig
+    nas = NASConfig(
+        approach="dynas",
+        search_algorithm="nsga2",
+        seed=3,
+        dynas=DyNASConfig(supernet="synthetic_for_tests", metrics=["acc", "macs"], population=10, num_evals=11),
+    )
+    assert nas.dynas.population == 10 and nas.nas.search.seed == 3 and nas.nas.search.metrics is None
+    agent = NAS(Config(nas=nas, quantization=object()))
+    agent.search()
+    assert len(agent.study) == 11
+    basic = NASConfig("basic", {"w": [1, 2]}, "grid", metrics=["acc"], higher_is_better=[True], max_trials=1)
+    assert (basic.nas.search.metrics, basic.nas.search.max_trials) == (["acc"], 1)
+    with pytest.raises(ConfigError, match="nas.dynas.populaton"):
+        NASConfig(approach="dynas", dynas={"populaton": 10})
+    with pytest.raises(ConfigError, match="Config.nas"):
+        NAS(Config())

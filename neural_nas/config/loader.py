@@ -26,12 +26,20 @@ def load_yaml(path: str | os.PathLike) -> NASConfig:
 
 
 def load_config(conf_fname_or_obj: Any) -> NASConfig:
-    """A validated private copy of the configuration: callers' NASConfig objects are never mutated."""
+    """A validated private copy of the configuration: callers' NASConfig objects are never mutated.
+
+    Also takes the reference's wrapper of several tools' configs (``Config(nas=NASConfig(...))``): its ``nas``."""
+    from neural_nas.conf.pythonic_config import Config
+
+    if isinstance(conf_fname_or_obj, Config):
+        if not isinstance(conf_fname_or_obj.nas, NASConfig):
+            raise ConfigError("Config.nas", conf_fname_or_obj.nas, "a NASConfig (Config(nas=NASConfig(...)))")
+        conf_fname_or_obj = conf_fname_or_obj.nas
     if isinstance(conf_fname_or_obj, NASConfig):
         return conf_fname_or_obj.copy()
     if isinstance(conf_fname_or_obj, (str, os.PathLike)):
         return load_yaml(conf_fname_or_obj)
     raise TypeError(
-        "NAS expects the path of a YAML file (str or os.PathLike) or a NASConfig object; "
+        "NAS expects the path of a YAML file (str or os.PathLike), a NASConfig or a Config(nas=NASConfig(...)); "
         f"got {type(conf_fname_or_obj).__name__}"
     )

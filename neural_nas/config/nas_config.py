@@ -43,15 +43,36 @@ class NASConfig:
 
     ``config.nas.search.max_trials = 10``; ``config.dynas.population = 50`` (``config.dynas`` is ``config.nas.dynas``).
     Assignments are checked at once against the schema, so a typo fails on the user's own line.
+
+    The keyword arguments after the first three are those of the reference's Python-API ``NASConfig``
+    (``neural_compressor.config`` / ``conf.pythonic_config``): the ``nas.search`` keys, and ``dynas`` as a mapping of
+    ``nas.dynas`` keys or a ``DyNASConfig`` (anything with such a mapping as ``.config``). An empty list is unset.
     """
 
     def __init__(
-        self, approach: str | None = None, search_space: Mapping | None = None, search_algorithm: str | None = None
+        self,
+        approach: str | None = None,
+        search_space: Mapping | None = None,
+        search_algorithm: str | None = None,
+        metrics: list[str] | None = None,
+        higher_is_better: list[bool] | None = None,
+        max_trials: int | None = None,
+        seed: int | None = None,
+        dynas: Any = None,
     ) -> None:
         self._data: dict[str, Any] = {}
         self.set("nas.approach", approach)
         self.set("nas.search.search_space", search_space)
         self.set("nas.search.search_algorithm", search_algorithm)
+        for key, value in (("metrics", metrics), ("higher_is_better", higher_is_better)):
+            self.set(f"nas.search.{key}", value if value != [] else None)
+        self.set("nas.search.max_trials", max_trials)
+        self.set("nas.search.seed", seed)
+        if dynas is not None:
+            section = getattr(dynas, "config", dynas)
+            if not isinstance(section, Mapping):
+                raise ConfigError("dynas", dynas, "a mapping of nas.dynas keys, or a DyNASConfig")
+            self.set("nas.dynas", {k: v for k, v in section.items() if v is not None})
 
     # -- building ---------------------------------------------------------------------------------------------------
     @classmethod
