@@ -8,44 +8,70 @@ round is the unit of durability: a crash loses at most the measurements in fligh
 
 Launchers: ``torchrun`` sets torch's variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``PORT``).
 Open MPI's ``mpirun`` sets ``OMPI_COMM_WORLD_RANK``/``SIZE``/``LOCAL_RANK``/``LOCAL_SIZE`` instead (the reference's
-distributed notebook uses it): they are translated to torch's names. On one machine the rendezvous defaults to
-127.0.0.1:29500; across machines set ``MASTER_ADDR`` (and ``MASTER_PORT``), e.g. ``mpirun -x MASTER_ADDR=node0 ...``.
+distributed notebook uses it), MPICH and Intel MPI ``PMI_RANK``/``PMI_SIZE``: they are read (the environment is left
+as it is). On one machine the rendezvous defaults to 127.0.0.1:29500; across machines set ``MASTER_ADDR`` (and
+``MASTER_PORT``), e.g. ``mpirun -x MASTER_ADDR=node0 ...``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from neural_nas.errors import ConfigError
 
 logger = logging.getLogger("neural_nas")
 
-_OPEN_MPI = {
-    "RANK": "OMPI_COMM_WORLD_RANK",
-    "WORLD_SIZE": "OMPI_COMM_WORLD_SIZE",
-    "LOCAL_RANK": "OMPI_COMM_WORLD_LOCAL_RANK",
+# (rank, size, local rank, local size) as each MPI launcher names them: Open MPI, then MPICH / Intel MPI (Hydra).
+_MPI_LAUNCHERS = {
+    "Open MPI": (
+        "OMPI_COMM_WORLD_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "OMPI_COMM_WORLD_LOCAL_SIZE",
+    ),
+    "MPICH": ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"),
 }
 
 
-def adopt_mpirun_environment(environ: Any = os.environ) -> bool:
-    """Under Open MPI's mpirun (and not torchrun): set torch.distributed's variables from Open MPI's; True if done."""
-    if "WORLD_SIZE" in environ or "OMPI_COMM_WORLD_SIZE" not in environ:
-        return False
-    for torch_name, mpi_name in _OPEN_MPI.items():
-        environ[torch_name] = environ[mpi_name]
-    if "MASTER_ADDR" not in environ:
-        if environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", environ["WORLD_SIZE"]) != environ["WORLD_SIZE"]:
-            raise ConfigError(
-                "MASTER_ADDR",
-                None,
-                "the address of the machine of rank 0 (the ranks run on several machines)",
-                "pass it to every rank: mpirun -x MASTER_ADDR=<host of rank 0> -x MASTER_PORT=29500 ...",
-            )
-        environ["MASTER_ADDR"] = "127.0.0.1"
-    environ.setdefault("MASTER_PORT", "29500")
-    return True
+@dataclass(frozen=True)
+class Launch:
+    """Where this process stands in a launched job. ``init_method`` None: torch reads torchrun's variables."""
+
+    launcher: str
+    rank: int
+    world_size: int
+    local_rank: int
+    init_method: str | None = None
+
+
+def launch_of(environ: Mapping[str, str]) -> Launch | None:
+    """This process's place in a job started by torchrun or an MPI launcher (None: not launched). Nothing is
+    written to the environment: other code in the process sees it as the launcher left it."""
+    if "WORLD_SIZE" in environ:  # torchrun (or a user who set torch's variables)
+        return Launch(
+            "torchrun", int(environ.get("RANK", "0")), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", "0"))
+        )
+    for launcher, (rank, size, local_rank, local_size) in _MPI_LAUNCHERS.items():
+        if size not in environ:
+            continue
+        world = int(environ[size])
+        address = environ.get("MASTER_ADDR")
+        if address is None:
+            if int(environ.get(local_size, world)) != world:
+                raise ConfigError(
+                    "MASTER_ADDR",
+                    None,
+                    "the address of the machine of rank 0 (the ranks run on several machines)",
+                    "pass it to every rank, e.g. mpirun -x MASTER_ADDR=<host of rank 0> -x MASTER_PORT=29500 ...",
+                )
+            address = "127.0.0.1"
+        init = f"tcp://{address}:{environ.get('MASTER_PORT', '29500')}"
+        return Launch(launcher, int(environ.get(rank, "0")), world, int(environ.get(local_rank, "0")), init)
+    return None
 
 
 class Ranks:
@@ -55,26 +81,31 @@ class Ranks:
         self._owns_group = False
         if not enabled:
             return
-        if adopt_mpirun_environment():
-            logger.info("launched by mpirun: rank %s of %s", os.environ["RANK"], os.environ["WORLD_SIZE"])
-        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        launch = launch_of(os.environ)
+        if launch is None or launch.world_size <= 1:
             logger.warning(
-                "nas.dynas.distributed is true but WORLD_SIZE is not set (not under torchrun or mpirun): "
-                "searching in this one process"
+                "nas.dynas.distributed is true but %s: searching in this one process",
+                "this process was not started by torchrun or mpirun" if launch is None else "the job has one process",
             )
             return
         import torch
         import torch.distributed as dist
 
         if not dist.is_initialized():
-            # gloo on CPU, NCCL on GPU; rendezvous details come from torchrun's environment variables.
-            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+            # gloo on CPU, NCCL on GPU; under torchrun the rendezvous comes from its environment variables.
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if launch.init_method is None:
+                dist.init_process_group(backend=backend)
+            else:
+                dist.init_process_group(
+                    backend=backend, init_method=launch.init_method, rank=launch.rank, world_size=launch.world_size
+                )
             self._owns_group = True
             if torch.cuda.is_available():
-                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(launch.local_rank)
         self._dist = dist
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
-        logger.info("distributed search: rank %d of %d", self.rank, self.world_size)
+        logger.info("distributed search (%s): rank %d of %d", launch.launcher, self.rank, self.world_size)
 
     def close(self) -> None:
         """Tear down the process group if this object created it (left to exit, gloo can abort the process)."""

@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
         metrics = ("accuracy_top1", "macs")
 
         def measure(self, subnet, metrics):
-            rank = os.environ.get("RANK", "0")
+            rank = os.environ.get("RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
             if rank == "1" and DIE_AFTER and len(self.calls) >= DIE_AFTER:
                 os._exit(3)  # a rank that dies, without any clean-up
             result = super().measure(subnet, metrics)
@@ -131,15 +131,19 @@ def test_ranks_launched_as_mpirun_launches_them_match_one_process(tmp_path):
     assert len({s for _, s in measured}) == len(measured) == 25 and {r for r, _ in measured} == {"0", "1"}
 
 
-def test_mpirun_across_machines_needs_the_address_of_rank_0():
-    from neural_nas.distributed import adopt_mpirun_environment
+def test_mpi_launchers_are_read_and_the_environment_is_left_alone():
+    from neural_nas.distributed import launch_of
     from neural_nas.errors import ConfigError
 
     mpi = {"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_RANK": "1"}
-    one_machine = dict(mpi)
-    assert adopt_mpirun_environment(one_machine)
-    assert (one_machine["RANK"], one_machine["WORLD_SIZE"], one_machine["MASTER_ADDR"]) == ("1", "2", "127.0.0.1")
-    assert not adopt_mpirun_environment({"WORLD_SIZE": "2", "OMPI_COMM_WORLD_SIZE": "2"})  # torchrun's win
-    two_machines = {**mpi, "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"}
+    before = dict(mpi)
+    launch = launch_of(mpi)
+    assert (launch.launcher, launch.rank, launch.world_size, launch.local_rank) == ("Open MPI", 1, 2, 1)
+    assert launch.init_method == "tcp://127.0.0.1:29500" and mpi == before  # nothing written
+    mpich = launch_of({"PMI_RANK": "3", "PMI_SIZE": "4", "MASTER_ADDR": "node0", "MASTER_PORT": "1234"})
+    assert (mpich.launcher, mpich.rank, mpich.init_method) == ("MPICH", 3, "tcp://node0:1234")
+    torchrun = launch_of({"WORLD_SIZE": "2", "RANK": "1", "OMPI_COMM_WORLD_SIZE": "2"})
+    assert torchrun.launcher == "torchrun" and torchrun.init_method is None  # torch's own variables win
+    assert launch_of({}) is None
     with pytest.raises(ConfigError, match="MASTER_ADDR"):
-        adopt_mpirun_environment(two_machines)
+        launch_of({**mpi, "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"})

@@ -254,3 +254,24 @@ def test_a_dynas_agent_loads_a_results_csv_and_has_no_model_proposals(in_tmp):
     assert len(fresh.load_search_results("dynas_results.csv")) == 12 and len(fresh.find_best_model_archs()) >= 1
     with pytest.raises(ConfigError, match="search_tactic"):
         fresh.select_model_arch()
+
+
+def test_how_latency_was_measured_is_recorded_beside_the_csv(in_tmp, torch_space, caplog):
+    import json
+
+    def search(num_evals, batch_size):
+        settings = {"latency_warmup": 0, "latency_steps": 1, "batch_size": batch_size, "device": "cpu"}
+        agent = NAS(
+            config(torch_space.name, ("lat", "macs"), num_evals=num_evals, search={"on_error": "skip"}, **settings)
+        )
+        agent.search()
+
+    search(10, batch_size=1)
+    sidecar = in_tmp / "dynas_results.csv.latency.jsonl"
+    first = [json.loads(line) for line in sidecar.read_text().splitlines()]
+    assert len(first) == 1 and first[0]["device"] == "cpu" and first[0]["batch_size"] == 1
+    assert first[0]["torch_threads"] >= 1 and first[0]["results_before"] == 0
+    search(10, batch_size=1)  # nothing left to measure: nothing recorded
+    assert len(sidecar.read_text().splitlines()) == 1 and "do not compare" not in caplog.text
+    search(12, batch_size=2)
+    assert "do not compare" in caplog.text and len(sidecar.read_text().splitlines()) == 2

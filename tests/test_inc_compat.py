@@ -108,3 +108,48 @@ def test_the_references_python_config_api(in_tmp, dynas_config):
         NASConfig(approach="dynas", dynas={"populaton": 10})
     with pytest.raises(ConfigError, match="Config.nas"):
         NAS(Config())
+
+
+def test_usr_cfg_sections_behave_like_the_references_mappings():
+    config = NASConfig(approach="dynas")
+    config.usr_cfg.train.epoch = 2
+    train = config.usr_cfg.train
+    assert "epoch" in train and "nope" not in train and train.get("epoch") == 2 and train.get("nope", 5) == 5
+    assert dict(train.items()) == {"epoch": 2} and list(train) == ["epoch"] == train.keys()
+    assert "dynas" in config.usr_cfg.nas and "search" in config.usr_cfg.nas and "bogus" not in config.usr_cfg.nas
+    with pytest.raises(ConfigError, match="model.framework.*PyTorch"):
+        config.usr_cfg.model.framework = "tensorflow"
+
+
+def test_dynas_agent_attributes_of_the_reference(in_tmp, dynas_config):
+    agent = NAS(dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=11))
+    agent.num_evals, agent.population, agent.results_csv_path = 12, 11, "mine.csv"
+    held = agent.conf  # a reference taken before: it sees the changes too
+    agent.search_algo = "age"
+    assert held.dynas.num_evals == 12 and held.nas.search.search_algorithm == "age"
+    agent.search()
+    assert len(agent.study) == 12 and (in_tmp / "mine.csv").is_file()
+    assert agent.create_acc_predictor() is agent.acc_predictor
+    for name in ("train_func", "eval_func"):
+        with pytest.raises(ConfigError, match=f"{name}.*Dynamic NAS"):
+            setattr(agent, name, lambda model: None)
+    agent.results_csv_path = "other.csv"  # another file: its own record, nothing carried over
+    agent.search()
+    assert len(agent.study) == 12 and len((in_tmp / "other.csv").read_text().splitlines()) == 13
+    with pytest.raises(ConfigError, match="nas.search.max_trials.*nas.dynas.num_evals"):
+        NAS(NASConfig(approach="dynas", max_trials=7, dynas={"supernet": "synthetic_for_tests", "metrics": ["acc"]}))
+
+
+def test_a_changed_measurement_setting_is_measured_with(in_tmp, dynas_config):
+    """What measuring depends on, changed on agent.conf after a measurement, starts measuring afresh."""
+    agent = NAS(dynas_config("synthetic_for_tests", ("acc", "macs")))
+    subnet = agent.supernet.encoding.vector_to_dict([0] * 12)
+    agent.estimate(subnet)
+    first = agent.supernet
+    agent.conf.dynas.supernet = "tiny_for_reconfig"
+    with pytest.raises(ConfigError, match="tiny_for_reconfig"):
+        agent.search()  # checked when the search starts
+    agent.conf.dynas.supernet = "synthetic_for_tests"
+    agent.conf.dynas.batch_size = 2
+    agent.search()
+    assert agent.supernet is not first  # measuring started afresh, with the new batch size

@@ -104,3 +104,17 @@ def test_the_reference_notebooks_w12_results_resume_with_every_macs_value_reprod
 def test_a_column_is_found_under_the_other_headers_the_reference_wrote():
     assert metric_registry.by_column(" MACS ").name == metric_registry.by_column("MACs").name == "macs"
     assert metric_registry.by_column("Energy (mJ)") is None
+
+
+def test_errors_name_the_line_of_the_file_even_after_blank_lines(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("\n\nSub-network,Date,Top-1 Acc (%)\n\"{'a': [0]}\",d,five\n")
+    with pytest.raises(ResultsFileError, match=r"r.csv:4.*finite number"):
+        ResultsCsv(path, ["accuracy_top1"]).read(lambda text: {"a": [0]})
+
+
+def test_rows_know_their_line_and_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"\xef\xbb\xbf\nSub-network,Date,MACs\n\"{'a': [0]}\",d,1000\n\n\"{'a': [1]}\",d,2000\n")
+    rows = ResultsCsv(path).read(lambda text: {"a": [0]})
+    assert [(r.line, r.metrics["macs"]) for r in rows] == [(3, 1000.0), (5, 2000.0)]

@@ -10,6 +10,10 @@ from typing import Any
 from neural_nas.config.schema import BY_PATH, FREE_SECTIONS, SECTIONS
 from neural_nas.errors import ConfigError
 
+# `model.framework` values of the reference that mean PyTorch ("NA": the reference's placeholder for "not given").
+MODEL_FRAMEWORKS = ("pytorch", "pytorch_fx", "pytorch_ipex", "NA")
+_PYTORCH_ONLY = "neural_nas searches PyTorch models"
+
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
@@ -112,6 +116,9 @@ class NASConfig:
         if path in FREE_SECTIONS:
             if value is not None and not isinstance(value, (Mapping, str, int, float)):
                 raise ConfigError(path, value, "a mapping or a scalar")
+            framework = value.get("framework") if path == "model" and isinstance(value, Mapping) else None
+            if framework is not None and framework not in MODEL_FRAMEWORKS:
+                raise ConfigError("model.framework", framework, f"one of {', '.join(MODEL_FRAMEWORKS)}", _PYTORCH_ONLY)
             self._store(path, copy.deepcopy(value))
             return
         key = BY_PATH.get(path)
@@ -230,6 +237,11 @@ class _Section:
     def __dir__(self) -> list[str]:
         return _children(self._path)
 
+    def __contains__(self, name: object) -> bool:
+        """A key of this section: declared (it reads as its default when unset) or stored."""
+        stored = self._config.get(self._path) if self._path else self._config.to_dict(with_defaults=False)
+        return isinstance(name, str) and (name in _children(self._path) or name in (stored or {}))
+
     def __repr__(self) -> str:
         return f"<{self._path}: {self._config.get(self._path)!r}>"
 
@@ -277,6 +289,23 @@ class _FreeView:
 
     def __bool__(self) -> bool:
         return bool(self._node())
+
+    def __contains__(self, name: object) -> bool:
+        node = self._node()
+        return isinstance(node, Mapping) and name in node
+
+    def __iter__(self) -> Any:
+        node = self._node()
+        return iter(node if isinstance(node, Mapping) else ())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.__getattr__(name) if name in self else default
+
+    def keys(self) -> list[str]:
+        return list(self)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, self.get(k)) for k in self]
 
     def __repr__(self) -> str:
         return f"<{'.'.join((self._section, *self._keys))}: {self._node()!r}>"

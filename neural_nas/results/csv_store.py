@@ -24,6 +24,12 @@ from neural_nas.results.journal import Journal, timestamp
 logger = logging.getLogger("neural_nas")
 
 
+def latency_setup_path(csv_path: str | os.PathLike) -> Path:
+    """Where each search that measures latency into a results CSV records how: ``<csv>.latency.jsonl``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.name + ".latency.jsonl")
+
+
 def failures_path(csv_path: str | os.PathLike) -> Path:
     """Where failed measurements of a search with ``on_error: skip`` are recorded: ``<csv>.failures.jsonl``."""
     csv_path = Path(csv_path)
@@ -67,10 +73,10 @@ class CsvStore:
         vectors = np.stack([self.supernet.encoding.dict_to_vector(r.subnet) for r in rows])
         exact = self.supernet.exact_metrics(vectors)
         for name, values in exact.items():  # rows of another super-network give other MACs/params
-            for number, (row, value) in enumerate(zip(rows, values), start=1):
+            for row, value in zip(rows, values):
                 if name in row.metrics and row.metrics[name] != value:
                     raise ResultsFileError(
-                        f"{self.path} (row {number})",
+                        f"{self.path}:{row.line}",
                         row.metrics[name],
                         f"results of {self.supernet.name} ({name} {int(value)} for this sub-network)",
                         "the file holds results of another super-network; point nas.dynas.results_csv_path elsewhere",
@@ -109,6 +115,28 @@ class CsvStore:
                 failed,
                 self.failures.path,
             )
+
+    def record_latency_setup(self, setup: Mapping[str, Any], results_before: int) -> None:
+        """Append how this search measures latency (device, torch threads, batch, ...) beside the CSV, whose format
+        has no place for it; warn if the file's earlier latencies were measured otherwise (not comparable), or
+        by a search that did not say how (a file of the reference, or of an earlier version)."""
+        journal = Journal(latency_setup_path(self.path))
+        earlier = [{k: r.get(k) for k in setup} for r in journal.read()]
+        if not earlier and any("latency" in row.metrics for row in self.csv.read(self.supernet.parse_record)):
+            logger.warning(
+                "%s holds latencies measured without a record of how (device, threads, batch); this search measures "
+                "with %s: compare them with care",
+                self.path,
+                dict(setup),
+            )
+        if earlier and earlier[-1] != dict(setup):
+            logger.warning(
+                "the latencies already in %s were measured with %s; this search measures with %s: they do not compare",
+                self.path,
+                earlier[-1],
+                dict(setup),
+            )
+        journal.append({**setup, "results_before": results_before, "time": timestamp()})
 
     def append_trial(self, trial: Trial) -> None:
         self.csv.append(self.supernet.subnet_record(trial.arch), trial.metrics)

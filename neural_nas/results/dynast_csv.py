@@ -38,6 +38,7 @@ class Row:
     subnet: dict[str, Any]  # the encoded sub-network dict
     metrics: dict[str, float]  # canonical metric name -> value, only the measured ones
     date: str = ""
+    line: int = 0  # its line in the file (from 1), for messages
 
 
 class ResultsCsv:
@@ -53,6 +54,7 @@ class ResultsCsv:
         self._new_columns = [metric_registry.canonical(m) for m in metrics]
         self._columns: list[str] | None = None  # of the file on disk, once read
         self._has_header: bool | None = None
+        self._first_line = 1  # of the header (set by _lines)
 
     @property
     def metric_columns(self) -> list[str]:
@@ -66,11 +68,15 @@ class ResultsCsv:
         return FIXED_COLUMNS + [metric_registry.get(m).csv_column for m in self.metric_columns]
 
     def _lines(self) -> list[str]:
+        """The complete lines from the header on (blank lines before it, as some reference files have, dropped);
+        ``self._first_line`` is the header's line number."""
         lines = read_complete_lines(self.path)
-        text = b"\n".join(lines).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        text = b"\n".join(lines).decode("utf-8-sig", errors="replace").replace("\r\n", "\n")  # -sig: a BOM
         rows = text.split("\n")
-        while rows and not rows[0].strip():  # blank lines before the header (as some reference files have)
+        self._first_line = 1
+        while rows and not rows[0].strip():
             rows.pop(0)
+            self._first_line += 1
         return rows
 
     def _header(self) -> list[str] | None:
@@ -80,7 +86,9 @@ class ResultsCsv:
     def _parse_header(self, header: list[str]) -> list[str]:
         if [c.strip() for c in header[:2]] != FIXED_COLUMNS:
             raise ResultsFileError(
-                f"{self.path}:1", ",".join(header), f"a results CSV header starting {','.join(FIXED_COLUMNS)}"
+                f"{self.path}:{self._first_line}",
+                ",".join(header),
+                f"a results CSV header starting {','.join(FIXED_COLUMNS)}",
             )
         names = []
         for column in header[2:]:
@@ -88,7 +96,7 @@ class ResultsCsv:
             if metric is None:
                 known = ", ".join(repr(metric_registry.get(m).csv_column) for m in metric_registry.names())
                 raise ResultsFileError(
-                    f"{self.path}:1",
+                    f"{self.path}:{self._first_line}",
                     column,
                     f"a metric column ({known})",
                     "register the metric with neural_nas.measurements.metric_registry.add(Metric(...)) first",
@@ -106,7 +114,7 @@ class ResultsCsv:
         columns = self.metric_columns
         width = 2 + len(columns)
         rows = []
-        for number, fields in enumerate(csv.reader(io.StringIO("\n".join(lines[1:]))), start=2):
+        for number, fields in enumerate(csv.reader(io.StringIO("\n".join(lines[1:]))), start=self._first_line + 1):
             if not fields:
                 continue
             where = f"{self.path}:{number}"
@@ -123,14 +131,14 @@ class ResultsCsv:
                 if value.strip() == "0":
                     continue
                 try:
-                    number = float(value)
+                    measured = float(value)
                 except ValueError:
-                    number = math.nan
-                if not math.isfinite(number):
+                    measured = math.nan
+                if not math.isfinite(measured):
                     column = metric_registry.get(name).csv_column
                     raise ResultsFileError(where, value, f"a finite number in column {column!r}")
-                metrics[name] = number
-            rows.append(Row(subnet, metrics, fields[1]))
+                metrics[name] = measured
+            rows.append(Row(subnet, metrics, fields[1], number))
         return rows
 
     def append(self, record: Mapping[str, Any], metrics: Mapping[str, float]) -> None:

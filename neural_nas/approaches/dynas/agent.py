@@ -7,6 +7,7 @@ here or across ranks.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -44,6 +45,8 @@ class DyNAS(NASBase):
         self.settings: Settings = resolve(self.conf)  # every config error fails here, before any measurement
         self._study = Study(self.settings.metric_names, self.settings.higher_is_better)
         self._measurement = Measurement(self.settings, self.conf.dynas)
+        self._measured_with = _measurement_key(self.conf)
+        self._results_from: Path | None = None  # the results file the study holds (None: none read yet)
         self._rng: np.random.Generator | None = None
 
     # -- the command line -------------------------------------------------------------------------------------------
@@ -117,15 +120,19 @@ class DyNAS(NASBase):
         )
 
     def _reconfigure(self, key: str, value: Any) -> None:
-        """Change one setting (a bad value changes nothing) and adopt the config."""
-        config = self.conf.copy()
-        config.set(key, value)
-        self._adopt(config)
+        """Change one setting of ``agent.conf`` (checked on a copy first: a bad value changes nothing) and adopt it."""
+        trial = self.conf.copy()
+        trial.set(key, value)
+        resolve(trial)
+        self.conf.set(key, value)
+        self._adopt(self.conf)
 
     def _adopt(self, config: NASConfig) -> None:
-        """Resolve ``config`` again (the same super-network instance is kept, with its loaded weights); the metrics may
-        change only while nothing is recorded."""
-        settings = resolve(config, supernet=self.settings.supernet)
+        """Resolve ``config`` again. Whatever measuring depends on (the ``nas.dynas`` section, the seed) unchanged,
+        the super-network instance and its loaded weights are kept; otherwise measuring starts afresh. The metrics
+        may change only while nothing is recorded."""
+        key = _measurement_key(config)
+        settings = resolve(config, supernet=self.settings.supernet if key == self._measured_with else None)
         if settings.metric_names != self.settings.metric_names:
             if len(self.study):
                 raise ConfigError(
@@ -135,9 +142,8 @@ class DyNAS(NASBase):
                     "recorded results keep their metrics; use a new agent and results file",
                 )
             self._study = Study(settings.metric_names, settings.higher_is_better)
-            self._rng = None
-        if config is not self.conf or settings.metric_names != self.settings.metric_names:
-            self._measurement = Measurement(settings, config.dynas)
+        if key != self._measured_with:
+            self._measurement, self._measured_with, self._rng = Measurement(settings, config.dynas), key, None
         self.conf, self.settings = config, settings
 
     def select_model_arch(self) -> dict[str, Any] | None:
@@ -161,6 +167,10 @@ class DyNAS(NASBase):
     def supernet(self) -> Any:
         return self.settings.supernet
 
+    @supernet.setter
+    def supernet(self, name: str) -> None:
+        self._reconfigure("nas.dynas.supernet", name)
+
     @property
     def algorithm(self) -> Any:
         return self.settings.algorithm
@@ -169,6 +179,10 @@ class DyNAS(NASBase):
     def population(self) -> int:
         return self.settings.population
 
+    @population.setter
+    def population(self, value: int) -> None:
+        self._reconfigure("nas.dynas.population", value)
+
     @property
     def inner_evals(self) -> int:
         return self.settings.inner_evals
@@ -176,6 +190,36 @@ class DyNAS(NASBase):
     @property
     def results_csv_path(self) -> Path:
         return self.settings.results_csv_path
+
+    @results_csv_path.setter
+    def results_csv_path(self, path: str | os.PathLike) -> None:
+        self._reconfigure("nas.dynas.results_csv_path", str(path))
+
+    @property
+    def search_algo(self) -> str:
+        """The reference's name for the evolutionary algorithm (`search_algorithm`)."""
+        return self.settings.algorithm.name
+
+    @search_algo.setter
+    def search_algo(self, name: str) -> None:
+        self.search_algorithm = name
+
+    @property
+    def train_func(self) -> None:
+        return None
+
+    @train_func.setter
+    def train_func(self, value: Any) -> None:
+        raise ConfigError("train_func", value, "unset for Dynamic NAS", "its super-network is trained already")
+
+    @property
+    def eval_func(self) -> None:
+        return None
+
+    @eval_func.setter
+    def eval_func(self, value: Any) -> None:
+        hint = "sub-networks are measured by the super-network's metrics; register your own (docs/extending.md)"
+        raise ConfigError("eval_func", value, "unset for Dynamic NAS", hint)
 
     @property
     def exact_metric_names(self) -> frozenset[str]:
@@ -198,14 +242,18 @@ class DyNAS(NASBase):
             self._rng = as_generator(self.settings.seed)
         return fit_predictor(self.supernet, self.study.trials, metric_registry.canonical(metric), self._rng)
 
+    # The reference stored each predictor on the agent (and returned nothing): both here.
     def create_acc_predictor(self) -> Any:
-        return self.create_predictor("accuracy_top1")
+        self.acc_predictor = self.create_predictor("accuracy_top1")
+        return self.acc_predictor
 
     def create_macs_predictor(self) -> Any:
-        return self.create_predictor("macs")
+        self.macs_predictor = self.create_predictor("macs")
+        return self.macs_predictor
 
     def create_latency_predictor(self) -> Any:
-        return self.create_predictor("latency")
+        self.latency_predictor = self.create_predictor("latency")
+        return self.latency_predictor
 
     # -- the search -------------------------------------------------------------------------------------------------
     def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
@@ -241,12 +289,18 @@ class DyNAS(NASBase):
     def _drive(self, executor: Executor, res_save_path: str | os.PathLike | None) -> list[dict[str, Any]]:
         from tqdm.auto import tqdm
 
-        settings, study = self.settings, self.study
+        settings = self.settings
         path = self.results_path(res_save_path)
+        if self._results_from is not None and self._results_from != path.resolve():
+            self._study = Study(settings.metric_names, settings.higher_is_better)  # another file: its own record
+        self._results_from, study = path.resolve(), self.study
         store = CsvStore(path, self.supernet, settings.metric_names)
         with ResultsLock(path):  # one search per results file; the OS frees the lock on any exit
             store.replay(study, retry_failed=settings.retry_failed)
             spent, budget = study.spent(), settings.num_evals
+            setup = self._measurement.latency_setup()
+            if setup is not None and spent < budget:  # only a search that will measure says how
+                store.record_latency_setup(setup, results_before=len(study))
             logger.info(
                 "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",
                 self.supernet.name,
@@ -270,3 +324,34 @@ class DyNAS(NASBase):
             f", {len(study.failures)} failed" if study.failures else "",
         )
         return [t.arch for t in study.trials[-settings.population :]]
+
+
+def _measurement_key(config: NASConfig) -> str:
+    """Everything measuring depends on: the ``nas.dynas`` section (super-network, metrics, data, weights, device,
+    batches) and the seed, defaults filled in."""
+    document = config.to_dict()["nas"]
+    return json.dumps({"dynas": document["dynas"], "seed": document["search"]["seed"]}, sort_keys=True, default=str)
+
+
+def _dynas_setting(name: str) -> property:
+    def get(self: DyNAS) -> Any:
+        return self.conf.get(f"nas.dynas.{name}")
+
+    def set_(self: DyNAS, value: Any) -> None:
+        self._reconfigure(f"nas.dynas.{name}", value)
+
+    return property(get, set_, doc=f"``nas.dynas.{name}`` (the reference's agent attribute): used by the next search.")
+
+
+# The reference's DyNAS kept these settings as attributes that its search read; here they are the config's keys.
+for _name in (
+    "num_evals",
+    "dataset_path",
+    "batch_size",
+    "eval_batch_size",
+    "supernet_ckpt_path",
+    "num_workers",
+    "distributed",
+    "test_fraction",
+):
+    setattr(DyNAS, _name, _dynas_setting(_name))

@@ -54,16 +54,31 @@ class Measurement:
             self.supernet.load(
                 pretrained=self.conf.pretrained and weighted, ckpt_path=self.conf.supernet_ckpt_path, device=self.device
             )
-        if "latency" in self.settings.metric_names and not self.supernet.measures_itself:
-            import torch
-
+        setup = self.latency_setup()
+        if setup is not None:
             logger.info(
                 "latency is measured on %s with %d torch threads, batches of %d (nas.dynas.device, batch_size)",
-                self.device,
-                torch.get_num_threads(),
-                self.conf.batch_size,
+                setup["device"],
+                setup["torch_threads"],
+                setup["batch_size"],
             )
         self._ready = True  # only now: a set-up that failed is tried (and fails the search) again, never skipped
+
+    def latency_setup(self) -> dict[str, Any] | None:
+        """What the latencies this search measures depend on (None if the library does not measure latency)."""
+        if "latency" not in self.settings.metric_names or self.supernet.measures_itself:
+            return None
+        import torch
+
+        d = self.conf
+        return {
+            "device": self.device,
+            "torch_threads": torch.get_num_threads(),
+            "batch_size": d.batch_size,
+            "image_size": self.supernet.image_size,
+            "warmup": d.latency_warmup,
+            "steps": d.latency_steps,
+        }
 
     def measure(self, subnet: Mapping[str, Any]) -> dict[str, float]:
         """Measure one sub-network (an encoded dict); a MeasurementError names it if that fails."""
