@@ -153,3 +153,11 @@ def test_a_changed_measurement_setting_is_measured_with(in_tmp, dynas_config):
     agent.conf.dynas.batch_size = 2
     agent.search()
     assert agent.supernet is not first  # measuring started afresh, with the new batch size
+
+
+def test_a_refused_attribute_changes_nothing(in_tmp, dynas_config):
+    agent = NAS(dynas_config("synthetic_for_tests", ("acc", "macs"), num_evals=11))
+    agent.search()
+    with pytest.raises(ConfigError, match="metrics of the recorded results"):
+        agent.metrics = ["acc", "lat"]
+    assert agent.conf.dynas.metrics == ["acc", "macs"] and agent.metric_names == ["accuracy_top1", "macs"]

@@ -1,8 +1,8 @@
 """``DyNAS``: the public face of Dynamic NAS (the seed document's interface), wiring the driver's parts together.
 
-`search` resolves nothing itself: the settings were validated when the agent was built (`settings`); it opens the
-results store, replays it into the study, and runs the configured tactic on a `Driver` whose `Executor` measures
-here or across ranks.
+The settings are validated when the agent is built (`settings`) and again whenever one changes (an attribute set
+on the agent, or ``agent.conf`` edited before `search`); `search` then opens the results store, replays it into the
+study, and runs the configured tactic on a `Driver` whose `Executor` measures here or across ranks.
 """
 
 from __future__ import annotations
@@ -123,9 +123,18 @@ class DyNAS(NASBase):
         """Change one setting of ``agent.conf`` (checked on a copy first: a bad value changes nothing) and adopt it."""
         trial = self.conf.copy()
         trial.set(key, value)
-        resolve(trial)
+        self._check_metrics_change(resolve(trial))
         self.conf.set(key, value)
         self._adopt(self.conf)
+
+    def _check_metrics_change(self, settings: Settings) -> None:
+        if settings.metric_names != self.settings.metric_names and len(self.study):
+            raise ConfigError(
+                "nas.dynas.metrics",
+                [m.name for m in settings.metrics],
+                f"the metrics of the recorded results ({', '.join(self.settings.metric_names)})",
+                "recorded results keep their metrics; use a new agent and results file",
+            )
 
     def _adopt(self, config: NASConfig) -> None:
         """Resolve ``config`` again. Whatever measuring depends on (the ``nas.dynas`` section, the seed) unchanged,
@@ -133,14 +142,8 @@ class DyNAS(NASBase):
         may change only while nothing is recorded."""
         key = _measurement_key(config)
         settings = resolve(config, supernet=self.settings.supernet if key == self._measured_with else None)
+        self._check_metrics_change(settings)
         if settings.metric_names != self.settings.metric_names:
-            if len(self.study):
-                raise ConfigError(
-                    "nas.dynas.metrics",
-                    config.dynas.metrics,
-                    f"the metrics of the recorded results ({', '.join(self.settings.metric_names)})",
-                    "recorded results keep their metrics; use a new agent and results file",
-                )
             self._study = Study(settings.metric_names, settings.higher_is_better)
         if key != self._measured_with:
             self._measurement, self._measured_with, self._rng = Measurement(settings, config.dynas), key, None
