@@ -20,6 +20,7 @@ from neural_nas.errors import ConfigError, ResultsFileError
 from neural_nas.nas.study import Study, Trial
 from neural_nas.results.dynast_csv import ResultsCsv
 from neural_nas.results.journal import Journal, timestamp
+from neural_nas.results.store import log_failures_replayed
 
 logger = logging.getLogger("neural_nas")
 
@@ -48,6 +49,7 @@ class CsvStore:
         columns = list(supernet.csv_metrics) + [m for m in metrics if m not in supernet.csv_metrics]
         self.csv = ResultsCsv(self.path, columns)
         self.failures_path = failures_path(self.path)
+        self._holds_latencies = False  # known once the file is replayed
         self.failures = Journal(self.failures_path)
         # A metric the super-network computes exactly needs no column: it is computed again when the file is read.
         exact = set(supernet.exact_metric_names)
@@ -68,6 +70,7 @@ class CsvStore:
 
     def _replay_rows(self, study: Study) -> int:
         rows = self.csv.read(self.supernet.parse_record)
+        self._holds_latencies = any("latency" in row.metrics for row in rows)
         if not rows:
             return 0
         vectors = np.stack([self.supernet.encoding.dict_to_vector(r.subnet) for r in rows])
@@ -108,21 +111,15 @@ class CsvStore:
             except ConfigError as err:
                 raise ResultsFileError(where, record["arch"], err.allowed, err.hint) from err
             failed += study.add_failure(subnet)
-        if failed:
-            logger.info(
-                "%d sub-network(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
-                "retries them)",
-                failed,
-                self.failures.path,
-            )
+        log_failures_replayed(failed, self.failures.path)
 
     def record_latency_setup(self, setup: Mapping[str, Any], results_before: int) -> None:
         """Append how this search measures latency (device, torch threads, batch, ...) beside the CSV, whose format
         has no place for it; warn if the file's earlier latencies were measured otherwise (not comparable), or
-        by a search that did not say how (a file of the reference, or of an earlier version)."""
+        by a search that did not say how (a file of the reference, or of an earlier version). Call after `replay`."""
         journal = Journal(latency_setup_path(self.path))
         earlier = [{k: r.get(k) for k in setup} for r in journal.read()]
-        if not earlier and any("latency" in row.metrics for row in self.csv.read(self.supernet.parse_record)):
+        if not earlier and self._holds_latencies:
             logger.warning(
                 "%s holds latencies measured without a record of how (device, threads, batch); this search measures "
                 "with %s: compare them with care",

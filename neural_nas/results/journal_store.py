@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from neural_nas.errors import ResultsFileError
+from neural_nas.errors import MeasurementError, ResultsFileError
 from neural_nas.nas.search_space import SearchSpace
-from neural_nas.nas.study import Study, Trial
+from neural_nas.nas.study import Study, Trial, finite_metrics
 from neural_nas.results.journal import Journal, timestamp
+from neural_nas.results.store import log_failures_replayed
 
 logger = logging.getLogger("neural_nas")
 
@@ -72,10 +72,10 @@ def replay_records(
         if failure:
             parsed.append((arch, None, None))
             continue
-        metrics = record["metrics"]
-        bad = {n: v for n, v in metrics.items() if not _finite_number(v)}
-        if bad:
-            raise ResultsFileError(where, record, "finite numbers as metric values", f"got {bad}")
+        try:
+            metrics = finite_metrics(arch, record["metrics"])
+        except MeasurementError as err:
+            raise ResultsFileError(where, record, "finite numbers as metric values", err.reason) from None
         names = list(metrics)
         if expected is not None and names != expected:
             raise ResultsFileError(
@@ -85,7 +85,7 @@ def replay_records(
                 "set nas.search.metrics to the earlier metrics, or search in a new results folder",
             )
         expected = names
-        parsed.append((arch, {n: float(v) for n, v in metrics.items()}, record.get("params")))
+        parsed.append((arch, metrics, record.get("params")))
     if study.metric_names is None and expected is not None:
         study.define_metrics(expected)  # every record is checked: the study changes only now
     added = failed = 0
@@ -98,18 +98,8 @@ def replay_records(
         logger.warning(
             "%d earlier result(s) in %s are outside the current search space; kept on disk, not used", skipped, source
         )
-    if failed:
-        logger.info(
-            "%d architecture(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
-            "retries them)",
-            failed,
-            source,
-        )
+    log_failures_replayed(failed, source)
     return added
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _match_space(arch: Mapping[str, Any], space: SearchSpace) -> dict[str, Any] | None:

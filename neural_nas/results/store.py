@@ -7,11 +7,14 @@ appends each trial or failure before measuring the next architecture.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from neural_nas.nas.study import Study, Trial
+
+logger = logging.getLogger("neural_nas")
 
 
 class ResultsStore(Protocol):
@@ -27,3 +30,14 @@ class ResultsStore(Protocol):
 
     def append_failure(self, arch: Mapping[str, Any], reason: str) -> None:
         """Write one failed measurement durably: it is not measured again after a restart."""
+
+
+def log_failures_replayed(count: int, source: object) -> None:
+    """Say (once per resume) that failures recorded earlier are skipped, and how to retry them."""
+    if count:
+        logger.info(
+            "%d architecture(s) recorded as failed in %s are not measured again (nas.search.retry_failed: true "
+            "retries them)",
+            count,
+            source,
+        )
