@@ -62,6 +62,10 @@ for _metric in [
     Metric("macs", "MACs", False, "MACs", csv_aliases=("MACS",)),  # "MACS": the BERT SST-2 notebook's file
     Metric("params", "Model Parameters", False, "parameters"),
     Metric("latency", "Latency (ms)", False, "ms", aliases=("lat",)),
+    # The other tasks' accuracy metrics: a super-network maps the reference's ``acc`` to its own (metric_aliases).
+    Metric("accuracy_sst2", "SST-2 Acc", True, "fraction", depends_on_weights=True),  # a fraction, as the reference
+    Metric("bleu", "BLEU", True, "BLEU", depends_on_weights=True),
+    Metric("model_size", "Model Size", False, "MB"),  # of the quantized model
 ]:
     metric_registry.add(_metric)
 

@@ -10,9 +10,47 @@ from typing import Any
 
 from torch import nn
 
-from neural_nas.errors import measuring
+from neural_nas.errors import ConfigError, measuring
+from neural_nas.measurements.context import MeasureContext
 
 logger = logging.getLogger("neural_nas")
+
+
+def image_classification_measurer(supernet: Any, ctx: MeasureContext) -> SubnetMeasurer:
+    """The default `SuperNetwork.measurer`: top-1 on ``dataset_path`` (ImageFolder), latency on image batches.
+
+    A bad data set fails here, before the super-network is built."""
+    d = ctx.conf
+    evaluator = None
+    if "accuracy_top1" in ctx.metrics:
+        from neural_nas.measurements.accuracy import AccuracyEvaluator
+
+        if d.dataset_path is None:
+            raise ConfigError(
+                "nas.dynas.dataset_path",
+                None,
+                "an ImageFolder root with train/ and val/ sub-folders (top-1 accuracy must be measured)",
+            )
+        evaluator = AccuracyEvaluator(
+            d.dataset_path,
+            calibration_size=d.calibration_size,
+            eval_batch_size=d.eval_batch_size,
+            num_workers=d.num_workers,
+            test_fraction=d.test_fraction,
+            image_size=supernet.image_size,
+            device=ctx.device,
+            seed=ctx.seed,
+        )
+        evaluator.prepare()
+    return SubnetMeasurer(
+        supernet,
+        ctx.metrics,
+        device=ctx.device,
+        batch_size=d.batch_size,
+        latency_warmup=d.latency_warmup,
+        latency_steps=d.latency_steps,
+        accuracy_evaluator=evaluator,
+    )
 
 
 class SubnetMeasurer:
@@ -42,6 +80,7 @@ class SubnetMeasurer:
         self.device = device
         self.batch_size, self.latency_warmup, self.latency_steps = batch_size, latency_warmup, latency_steps
         self.accuracy_evaluator = accuracy_evaluator
+        self.latency_input = {"image_size": supernet.image_size}
         if "accuracy_top1" in self.metrics and accuracy_evaluator is None:
             raise ValueError("accuracy_top1 needs an accuracy evaluator")
 

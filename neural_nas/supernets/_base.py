@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from neural_nas._registry import Registry
 from neural_nas.errors import ConfigError
-from neural_nas.measurements.metrics import DYNAST_CSV_METRICS
+from neural_nas.measurements.metrics import DYNAST_CSV_METRICS, metric_registry
 from neural_nas.supernets.encoding import Encoding
+
+if TYPE_CHECKING:
+    from neural_nas.measurements.context import MeasureContext, Measurer
 
 # Maps a name to a SuperNetwork subclass; ``supernet_registry.get(name)()`` gives a fresh, cheap instance.
 supernet_registry: Registry[type[SuperNetwork]] = Registry("super-network", "nas.dynas.supernet")
@@ -33,6 +36,8 @@ class SuperNetwork:
         ``measures_itself``: True if `measure` measures a sub-network (then the library never extracts one).
         ``exact_metric_names``: the metrics `exact_metrics` computes exactly and cheaply (never predicted).
         ``csv_metrics``: the metric columns of a new results CSV, in order (other searched metrics follow them).
+        ``metric_aliases``: names that mean one of its metrics for this super-network only (the reference's ``acc``
+        is top-1 for image classifiers, SST-2 accuracy for BERT, BLEU for the translation transformer).
 
     Timeline (who calls what, when)
         1. Construction happens when the search starts; it must be cheap: no torch model, no file, no network.
@@ -46,7 +51,8 @@ class SuperNetwork:
         5. `load` is called once, before the first measurement of a metric that is not exact (accuracy, latency),
            with the configured weights and device (also for a super-network that measures itself).
         6. `measure` (``measures_itself = True``) or `active_subnet` (otherwise) is called once per measured
-           sub-network; `active_subnet` returns a standalone ``torch.nn.Module``.
+           sub-network; `active_subnet` returns a standalone ``torch.nn.Module``. How the extracted module is
+           measured is `measurer` (built once per search, before step 5): image classification by default.
     """
 
     name: ClassVar[str] = ""
@@ -58,6 +64,7 @@ class SuperNetwork:
     measures_itself: ClassVar[bool] = False
     exact_metric_names: ClassVar[tuple[str, ...]] = ()
     csv_metrics: ClassVar[tuple[str, ...]] = DYNAST_CSV_METRICS
+    metric_aliases: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -68,6 +75,11 @@ class SuperNetwork:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, genes={self.encoding.n_genes})"
+
+    def canonical_metric(self, name: str) -> str:
+        """The canonical metric ``name`` means for this super-network (its own aliases first, then the registry's)."""
+        key = name.strip().lower()
+        return self.metric_aliases.get(key) or metric_registry.canonical(key)
 
     def features(self, vectors: np.ndarray) -> np.ndarray:
         """Predictor features of a population of choice-index vectors (rows)."""
@@ -105,6 +117,16 @@ class SuperNetwork:
         """Build the torch super-network (once) on ``device``; load its weights unless ``pretrained`` is False.
 
         The default does nothing: a super-network that measures itself may have no weights at all."""
+
+    def measurer(self, ctx: MeasureContext) -> Measurer:
+        """How extracted sub-networks are measured (`neural_nas.measurements.context`): called once per search, after
+        `exact_metrics` and before `load`; a data set that cannot be used fails here.
+
+        The default is image classification: exact metrics from `exact_metrics`, MACs/params counted on the
+        ``image_size`` input, latency on image batches, top-1 on ``nas.dynas.dataset_path`` (ImageFolder)."""
+        from neural_nas.measurements.pipeline import image_classification_measurer
+
+        return image_classification_measurer(self, ctx)
 
     def active_subnet(self, subnet: Mapping[str, Any]) -> Any:
         """The standalone ``torch.nn.Module`` of a sub-network (encoded dict), weights copied from the super-network."""

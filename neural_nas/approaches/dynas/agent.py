@@ -239,15 +239,13 @@ class DyNAS(NASBase):
 
         The returned object's ``predict`` takes sub-network dicts or choice-index vectors.
         """
-        from neural_nas.measurements.metrics import metric_registry
-
         if self._rng is None:
             self._rng = as_generator(self.settings.seed)
-        return fit_predictor(self.supernet, self.study.trials, metric_registry.canonical(metric), self._rng)
+        return fit_predictor(self.supernet, self.study.trials, self.supernet.canonical_metric(metric), self._rng)
 
     # The reference stored each predictor on the agent (and returned nothing): both here.
     def create_acc_predictor(self) -> Any:
-        self.acc_predictor = self.create_predictor("accuracy_top1")
+        self.acc_predictor = self.create_predictor(self.supernet.canonical_metric("acc"))
         return self.acc_predictor
 
     def create_macs_predictor(self) -> Any:
@@ -301,8 +299,8 @@ class DyNAS(NASBase):
         with ResultsLock(path):  # one search per results file; the OS frees the lock on any exit
             store.replay(study, retry_failed=settings.retry_failed)
             spent, budget = study.spent(), settings.num_evals
-            setup = self._measurement.latency_setup()
-            if setup is not None and spent < budget:  # only a search that will measure says how
+            setup = self._measurement.latency_setup() if spent < budget else None  # only a search that measures
+            if setup is not None:
                 store.record_latency_setup(setup, results_before=len(study))
             logger.info(
                 "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",

@@ -2,7 +2,8 @@
 
 `prepare` readies the data set (checked first: a bad path fails before the slower super-network is built) and the
 weights, once. Its errors are the search's, never one sub-network's. `measure` then measures one sub-network: by the
-super-network itself when it declares ``measures_itself``, else by the library's `SubnetMeasurer`. Only the code of
+super-network itself when it declares ``measures_itself``, else by the measurer it gives for its task
+(`SuperNetwork.measurer`: image classification unless it says otherwise). Only the code of
 the super-network and of the sub-network it extracts is wrapped in `measuring`: a failure there is that
 sub-network's (recorded and skipped under ``on_error: skip``); a bug anywhere else stops the search.
 """
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from neural_nas.approaches.dynas.settings import Settings
-from neural_nas.errors import ConfigError, MeasurementError, measuring
+from neural_nas.errors import MeasurementError, measuring
 from neural_nas.nas.study import finite_metrics
 
 logger = logging.getLogger("neural_nas")
@@ -43,7 +44,7 @@ class Measurement:
         if self._ready:
             return
         if not self.supernet.measures_itself:
-            self._library_measurer()
+            self._task_measurer()
         exact = set(self.supernet.exact_metric_names)
         if any(m not in exact for m in self.settings.metric_names):
             # Trained weights only when a measured metric depends on them: MACs, params and latency of a randomly
@@ -75,7 +76,7 @@ class Measurement:
             "device": self.device,
             "torch_threads": torch.get_num_threads(),
             "batch_size": d.batch_size,
-            "image_size": self.supernet.image_size,
+            **self._task_measurer().latency_input,
             "warmup": d.latency_warmup,
             "steps": d.latency_steps,
         }
@@ -88,7 +89,7 @@ class Measurement:
             with measuring(subnet):
                 result = self.supernet.measure(subnet, names)
         else:
-            result = self._library_measurer()(subnet)
+            result = self._task_measurer()(subnet)
         if not isinstance(result, Mapping):
             raise MeasurementError(subnet, f"the measurement returned {type(result).__name__}, not a dict of metrics")
         missing = [m for m in names if m not in result]
@@ -96,39 +97,10 @@ class Measurement:
             raise MeasurementError(subnet, f"the measurement returned {sorted(result)}, without {missing}")
         return finite_metrics(subnet, result)
 
-    def _library_measurer(self) -> Any:
+    def _task_measurer(self) -> Any:
         if self._measurer is None:
-            from neural_nas.measurements.pipeline import SubnetMeasurer
+            from neural_nas.measurements.context import MeasureContext
 
-            d, device = self.conf, self.device
-            evaluator = None
-            if "accuracy_top1" in self.settings.metric_names:
-                from neural_nas.measurements.accuracy import AccuracyEvaluator
-
-                if d.dataset_path is None:
-                    raise ConfigError(
-                        "nas.dynas.dataset_path",
-                        None,
-                        "an ImageFolder root with train/ and val/ sub-folders (top-1 accuracy must be measured)",
-                    )
-                evaluator = AccuracyEvaluator(
-                    d.dataset_path,
-                    calibration_size=d.calibration_size,
-                    eval_batch_size=d.eval_batch_size,
-                    num_workers=d.num_workers,
-                    test_fraction=d.test_fraction,
-                    image_size=self.supernet.image_size,
-                    device=device,
-                    seed=self.settings.seed,
-                )
-                evaluator.prepare()  # a bad dataset_path fails now, before the super-network is built
-            self._measurer = SubnetMeasurer(
-                self.supernet,
-                self.settings.metric_names,
-                device=device,
-                batch_size=d.batch_size,
-                latency_warmup=d.latency_warmup,
-                latency_steps=d.latency_steps,
-                accuracy_evaluator=evaluator,
-            )
+            ctx = MeasureContext(tuple(self.settings.metric_names), self.conf, self.device, self.settings.seed)
+            self._measurer = self.supernet.measurer(ctx)
         return self._measurer

@@ -78,7 +78,7 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
             None,
             f"1 to 3 of the metrics {supernet.name} can measure: {', '.join(supernet.metrics)}",
         )
-    names = [metric_registry.canonical(m) for m in d.metrics]
+    names = [supernet.canonical_metric(m) for m in d.metrics]
     if len(set(names)) != len(names):
         raise ConfigError("nas.dynas.metrics", d.metrics, "distinct metrics (aliases count as their metric)")
     unsupported = [m for m in names if m not in supernet.metrics]
@@ -89,18 +89,20 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
             f"metrics {supernet.name} can measure: {', '.join(supernet.metrics)}",
             f"it cannot measure {', '.join(unsupported)}",
         )
-    if "accuracy_top1" in names and not supernet.measures_itself:
+    metrics = tuple(metric_registry.get(m) for m in names)
+    if any(m.depends_on_weights for m in metrics) and not supernet.measures_itself:
         if d.dataset_path is None:  # earlier results may be enough, and a script may still set it (as the reference)
             logger.warning(
-                "nas.dynas.dataset_path is not set: sub-networks cannot be validated (top-1 accuracy) until it is; "
-                "a search that has to measure one will stop with an error"
+                "nas.dynas.dataset_path is not set: sub-networks cannot be validated (%s) until it is; "
+                "a search that has to measure one will stop with an error",
+                ", ".join(m.name for m in metrics if m.depends_on_weights),
             )
         if not d.pretrained:
             logger.warning("nas.dynas.pretrained is false: accuracy is measured on randomly initialised weights")
     search = conf.nas.search
     return Settings(
         supernet=supernet,
-        metrics=tuple(metric_registry.get(m) for m in names),
+        metrics=metrics,
         algorithm=algorithm_for(search.search_algorithm, len(names)),
         tactic_name=tactic_registry.canonical(d.search_tactic),
         tactic=tactic_registry.get(d.search_tactic),

@@ -1,0 +1,35 @@
+"""What a super-network's measurer is given, and what it must provide: the contract between DyNAS and a task.
+
+Each super-network says how its sub-networks are measured (`SuperNetwork.measurer`): image classification is the
+library's default (top-1 on an ImageFolder, latency on image batches); a text or translation super-network brings its
+own data, accuracy metric and latency input, and DyNAS treats every task the same way through this contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class MeasureContext:
+    """Set once per search. ``metrics``: canonical names to measure. ``conf``: the ``nas.dynas`` section (data set,
+    batch sizes, latency steps, ``test_fraction``, ...). ``device``: where forward passes run. ``seed``: for any
+    random draw (a subset of the data, the timing input), so a measurement is reproducible."""
+
+    metrics: tuple[str, ...]
+    conf: Any
+    device: str
+    seed: int
+
+
+class Measurer(Protocol):
+    """Callable: encoded sub-network dict -> ``{metric: value}`` for at least the context's metrics.
+
+    Built once per search, before the first measurement (that is when a bad data set must fail: its errors are the
+    search's). ``latency_input`` describes what one timed forward pass gets (recorded beside the latencies)."""
+
+    latency_input: Mapping[str, Any]
+
+    def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]: ...
