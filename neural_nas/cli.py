@@ -136,18 +136,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     from neural_nas import NAS
     from neural_nas.nas.factory import approach_class
     from neural_nas.plotting import load_results
-    from neural_nas.results import write_atomic
+    from neural_nas.results.config_record import record_config
 
     config = load_search_config(args.config, args.set)
     out = Path(args.output_dir)
     res_save_path = approach_class(config).prepare_command_line(config, out)  # or a ConfigError: not from YAML
     agent = NAS(config)  # every config error fails here, before anything is measured or written
-    write_atomic(out / "config.yaml", yaml.safe_dump(config.to_dict(with_defaults=False), sort_keys=False))
+    done, budget = agent.progress(res_save_path)
+    written = {}
+    if done < budget:  # a run that measures nothing leaves the record of the one that did alone
+        written["config that ran"] = record_config(out, agent.resolved_config(), beside_results=done > 0)
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     with logging_redirect_tqdm(loggers=[logger]):
         agent.search(res_save_path=res_save_path)
-    written = {"config that ran": out / "config.yaml", "results": agent.results_path(res_save_path)}
+    written["results"] = agent.results_path(res_save_path)
     _report(load_results(agent), written, out, plots=not args.no_plots)
     return 0
 
@@ -205,10 +208,30 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not csv_path.is_file():
         raise UsageError(f"results CSV not found: {str(csv_path)!r}")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    if metrics is None:
+        metrics = recorded_metrics(csv_path)
+        if metrics is not None:
+            print(f"objectives of the run recorded beside it: {', '.join(metrics)} (--metrics for others)")
     results = load_results(csv_path, metrics)
     folder = Path(args.output_dir) if args.output_dir else csv_path.parent
     _report(results, {}, folder, plots=True)
     return 0
+
+
+def recorded_metrics(csv_path: Path) -> list[str] | None:
+    """The searched metrics in the ``config.yaml`` that `neural-nas search` wrote beside ``csv_path``, if it names
+    that file; None when there is no such record."""
+    record = csv_path.parent / "config.yaml"
+    if not record.is_file():
+        return None
+    try:
+        dynas = (yaml.safe_load(record.read_text(encoding="utf-8")) or {}).get("nas", {}).get("dynas") or {}
+    except (yaml.YAMLError, AttributeError):
+        return None
+    ran_on = dynas.get("results_csv_path")
+    if not isinstance(dynas.get("metrics"), list) or not ran_on or Path(ran_on).name != csv_path.name:
+        return None
+    return [str(m) for m in dynas["metrics"]]
 
 
 # -- plumbing -------------------------------------------------------------------------------------------------------
@@ -289,7 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", parents=[common], help="plot a Dynamic NAS results CSV")
     plot.add_argument("results", help="results CSV (DyNAS-T format)")
-    plot.add_argument("--metrics", help="comma-separated metrics, e.g. acc,macs (default: every complete column)")
+    plot.add_argument(
+        "--metrics",
+        help="comma-separated metrics, e.g. acc,macs (default: the searched ones recorded in config.yaml beside the "
+        "CSV, else every complete column)",
+    )
     plot.add_argument("-o", "--output-dir", help="folder for the PNGs (default: the CSV's folder)")
     plot.set_defaults(func=cmd_plot)
     return parser

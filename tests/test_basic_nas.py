@@ -323,3 +323,27 @@ def test_a_registered_searcher_is_usable_by_name_from_yaml(in_tmp, basic_space, 
     agent.eval_func = lambda model: float(n_params(model))
     agent.search()
     assert list(agent.search_results) == [(1, 8), (2, 8)]
+
+
+def test_config_record_resolves_defaults_and_is_never_overwritten(in_tmp, make_agent):
+    import yaml
+
+    agent, calls = make_agent(algorithm=None, max_trials=None)
+    agent.search()
+    record = in_tmp / "NASResults" / "config.yaml"
+    ran = yaml.safe_load(record.read_text())
+    assert ran["nas"]["search"]["search_algorithm"] == "bo" and ran["nas"]["search"]["max_trials"] == DEFAULT_MAX_TRIALS
+    assert (
+        ran["nas"]["search"]["search_space"] == {"depth": [1, 2, 3], "width": [2, 4, 8]} and "dynas" not in ran["nas"]
+    )
+    first = record.read_text()
+
+    again, _ = make_agent(algorithm="random", max_trials=None)  # nothing left to do: the record stays
+    assert again.progress() == (DEFAULT_MAX_TRIALS, DEFAULT_MAX_TRIALS)
+    again.search()
+    assert record.read_text() == first and not (in_tmp / "NASResults" / "config.2.yaml").exists()
+
+    more, _ = make_agent(algorithm="random", max_trials=5)  # other settings beside the same results
+    more.search()
+    assert record.read_text() == first
+    assert yaml.safe_load((in_tmp / "NASResults" / "config.2.yaml").read_text())["nas"]["search"]["max_trials"] == 5

@@ -150,3 +150,67 @@ def test_python_dash_m_help():
     done = subprocess.run([sys.executable, "-m", "neural_nas", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "usage: neural-nas" in done.stdout and "search" in done.stdout and "check-config" in done.stdout
+
+
+def test_config_yaml_records_what_ran_and_a_finished_search_is_left_alone(in_tmp, config_file, caplog, synthetic):
+    assert main(["search", str(config_file), *SMALL, "-o", "out", "--no-plots"]) == 0
+    record = in_tmp / "out" / "config.yaml"
+    ran = yaml.safe_load(record.read_text())
+    # every value the search used is resolved, and the Basic-only keys are not recorded
+    assert ran["nas"]["dynas"]["inner_evals"] == 200 and ran["nas"]["dynas"]["initial_population"] == 10
+    assert ran["nas"]["search"]["search_algorithm"] == "nsga2" and ran["nas"]["dynas"]["device"] == "cpu"
+    assert ran["nas"]["dynas"]["results_csv_path"].endswith("dynas_results.csv")
+    assert "max_trials" not in ran["nas"]["search"] and "search_space" not in ran["nas"]["search"]
+    NASConfig.from_dict(ran)  # the record is a valid config
+    first = record.read_text()
+
+    # nothing left to do: said plainly, nothing measured, the record untouched
+    caplog.set_level("INFO", logger="neural_nas")
+    changed = ["--set", "dynas.population=20", "--set", "nas.search.seed=4"]
+    assert main(["search", str(config_file), *SMALL, *changed, "-o", "out", "--no-plots"]) == 0
+    assert len(synthetic.calls) == 12 and record.read_text() == first
+    assert not (in_tmp / "out" / "config.2.yaml").exists()
+    message = next(r.getMessage() for r in caplog.records if "nothing to measure" in r.getMessage())
+    assert "12 measured" in message and "num_evals is 12" in message and "--set dynas.num_evals=" in message
+
+    # more measurements with other settings beside the same results: recorded beside the first record
+    more = ["--set", "dynas.num_evals=22"]
+    assert main(["search", str(config_file), *SMALL, *changed, *more, "-o", "out", "--no-plots"]) == 0
+    assert len(synthetic.calls) == 22 and record.read_text() == first
+    second = yaml.safe_load((in_tmp / "out" / "config.2.yaml").read_text())
+    assert second["nas"]["dynas"]["population"] == 20 and second["nas"]["search"]["seed"] == 4
+    assert any("config.2.yaml" in r.getMessage() and "nas.search.seed" in r.getMessage() for r in caplog.records)
+
+
+def test_plot_defaults_to_the_objectives_of_the_recorded_run(in_tmp, capsys, synthetic):
+    document = {
+        "nas": {
+            "approach": "dynas",
+            "search": {"seed": 3},
+            "dynas": {"supernet": "synthetic_for_tests", "metrics": ["acc", "latency"], "population": 10},
+        }
+    }
+    (in_tmp / "nas.yaml").write_text(yaml.safe_dump(document))
+    assert (
+        main(
+            [
+                "search",
+                "nas.yaml",
+                "--set",
+                "dynas.num_evals=12",
+                "--set",
+                "dynas.inner_evals=200",
+                "-o",
+                "out",
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["plot", "out/dynas_results.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "objectives of the run recorded beside it: acc, latency" in out
+    assert "latency" in out.lower() and "MACs" not in out.splitlines()[2]  # the front's header: searched metrics only
+    assert main(["plot", "out/dynas_results.csv", "--metrics", "acc,macs"]) == 0
+    assert "MACs (M)" in capsys.readouterr().out

@@ -22,6 +22,7 @@ from neural_nas.nas.model_trial import measure_model
 from neural_nas.nas.search_space import SearchSpace
 from neural_nas.nas.study import FailureGuard, Study, Trial, arch_key
 from neural_nas.results import Journal, write_atomic
+from neural_nas.results.config_record import record_config
 from neural_nas.results.journal_store import JournalStore, replay_records
 from neural_nas.results.lock import ResultsLock
 from neural_nas.results.reports import archive_reports, study_report
@@ -34,6 +35,7 @@ nas_registry.__doc__ = (
 )
 
 DEFAULT_MAX_TRIALS = 3
+DEFAULT_SEARCHER = "bo"
 RESULTS_DIR = "NASResults"
 LOG_NAME = "results.jsonl"
 # A searcher that keeps proposing measured architectures this many times in a row is stopped.
@@ -181,7 +183,7 @@ class NASBase:
     def study(self) -> Study:
         """The record of this search: trials, failures and the measured front (earlier results included)."""
         if self._study is None:
-            self._study = Study(self.conf.nas.search.metrics, self.conf.nas.search.higher_is_better)
+            self._study = self._new_study()
         return self._study
 
     @property
@@ -252,6 +254,8 @@ class NASBase:
         search = self.conf.nas.search
         failures = FailureGuard(search.on_error == "skip", search.max_consecutive_failures, str(store.path))
         repeats = 0
+        if study.spent() >= max_trials:
+            logger.info(nothing_to_do(store.path, study.spent(), max_trials, self.budget_key))
         with tqdm(
             total=max_trials, initial=min(study.spent(), max_trials), desc="NAS trials", unit="trial", disable=None
         ) as bar:
@@ -340,8 +344,8 @@ class NASBase:
 
         name = self._search_algorithm or self.conf.nas.search.search_algorithm
         if not name:
-            name = "bo"
-            logger.info("nas.search.search_algorithm is unset: using the default, 'bo' (Bayesian optimisation)")
+            name = DEFAULT_SEARCHER
+            logger.info("nas.search.search_algorithm is unset: using the default, %r (Bayesian optimisation)", name)
         cls = searcher_registry.get(name)
         return cls(self._require_search_space().as_dict(), seed=self.conf.nas.search.seed)
 
@@ -354,21 +358,59 @@ class NASBase:
     # -- results ----------------------------------------------------------------------------------------------------
     def _open_results(self, path: Path, space: SearchSpace) -> JournalStore:
         """Load earlier results (a bad file fails here, before anything is moved or written), then tidy up."""
-        store = JournalStore(path, space)
+        store = self._results_store(path)
         loaded = store.replay(self.study, retry_failed=self.conf.nas.search.retry_failed)
         if loaded:
             logger.info("resuming: %d earlier result(s) loaded from %s", loaded, path)
         for tmp in path.parent.glob(".*.tmp*"):  # left by a write_atomic that a kill interrupted; we hold the lock
             tmp.unlink()
         archive_reports(path.parent)
-        write_atomic(path.parent / "config.yaml", self._resolved_config_yaml())
+        if self.study.spent() < self.max_trials:  # a run that measures nothing leaves the record alone
+            record_config(path.parent, self.resolved_config(), beside_results=self.study.spent() > 0)
         return store
 
-    def _resolved_config_yaml(self) -> str:
-        import yaml
+    # -- what a run is and what it has done (its record) ------------------------------------------------------------
+    def resolved_config(self) -> dict[str, Any]:
+        """The configuration this agent runs, with every value it uses resolved (never null where a default is used):
+        what ``config.yaml`` beside the results records. A searcher given as an object is not a config value (null)."""
+        # JSON round trip: tuples (a search space) become lists, which YAML writes plainly.
+        out = json.loads(json.dumps(self.conf.to_dict()))
+        out["nas"].pop("dynas", None)  # Dynamic NAS's section: not used here
+        search = out["nas"]["search"]
+        search["max_trials"] = self.max_trials
+        if self._search_space is not None:
+            search["search_space"] = json.loads(json.dumps(self._search_space.as_dict()))
+        name = self._search_algorithm if self._search_algorithm is not None else search["search_algorithm"]
+        if name is None or isinstance(name, str):
+            from neural_nas.searchers import searcher_registry
 
-        # JSON round trip: tuples in the search space become lists, which safe_dump can write.
-        return yaml.safe_dump(json.loads(json.dumps(self.conf.to_dict())), sort_keys=False)
+            search["search_algorithm"] = searcher_registry.canonical(name or DEFAULT_SEARCHER)
+        return out
+
+    def progress(self, res_save_path: str | os.PathLike | None = None) -> tuple[int, int]:
+        """``(done, budget)``: the architectures already measured (or failed) in the results file and the budget of
+        the search. Only reads the file (no lock, nothing written), so it can be asked before `search`."""
+        path = self.results_path(res_save_path)
+        study = self._new_study()
+        if path.is_file():
+            previous = logger.level
+            logger.setLevel(max(previous, logging.WARNING))  # the search says the same when it resumes
+            try:
+                self._results_store(path).replay(study, retry_failed=self.conf.nas.search.retry_failed)
+            finally:
+                logger.setLevel(previous)
+        return study.spent(), self._budget()
+
+    def _new_study(self) -> Study:
+        return Study(self.conf.nas.search.metrics, self.conf.nas.search.higher_is_better)
+
+    def _results_store(self, path: Path) -> Any:
+        return JournalStore(path, self._require_search_space())
+
+    budget_key = "nas.search.max_trials"  # the config key of `_budget`, for messages
+
+    def _budget(self) -> int:
+        return self.max_trials
 
     def _report(self) -> str:
         return study_report(self.study)
@@ -419,3 +461,13 @@ class NASBase:
             self.study, records, self._search_space, source=path, retry_failed=self.conf.nas.search.retry_failed
         )
         return self.search_results
+
+
+def nothing_to_do(path: Path, done: int, budget: int, budget_key: str) -> str:
+    """What a search whose results file already meets its budget tells the user, and how to go on."""
+    short = budget_key.removeprefix("nas.")
+    return (
+        f"nothing to measure: {path} already holds {done} measured architecture(s) and {budget_key} is {budget}. "
+        f"To measure more, raise it (e.g. --set {short}={max(done, budget) + 100}); to start afresh, use another "
+        "results path (or --output-dir)"
+    )

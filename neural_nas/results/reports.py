@@ -11,7 +11,8 @@ from typing import Any
 
 logger = logging.getLogger("neural_nas")
 
-REPORT_PATTERNS = ("Trial_*_results.txt", "Final_results.txt", "config.yaml")
+# The config record is not a report: it stays, and a run with other settings is recorded beside it (config_record).
+REPORT_PATTERNS = ("Trial_*_results.txt", "Final_results.txt")
 
 
 def arch_string(arch: Mapping[str, Any]) -> str:
@@ -56,8 +57,7 @@ def study_report(study: Any) -> str:
 
 
 def archive_reports(directory: Path) -> Path | None:
-    """Move earlier report files (and the config that made them) into ``previous_results/<timestamp>/``; nothing is
-    deleted."""
+    """Move earlier report files into ``previous_results/<timestamp>/``; nothing is deleted."""
     old = [p for pattern in REPORT_PATTERNS for p in directory.glob(pattern)]
     if not old:
         return None

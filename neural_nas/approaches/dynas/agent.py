@@ -21,10 +21,10 @@ from neural_nas.approaches.dynas.driver import Driver
 from neural_nas.approaches.dynas.executor import Executor, Failed, Measured, Outcome
 from neural_nas.approaches.dynas.measurement import Measurement
 from neural_nas.approaches.dynas.predictors import fit_predictor
-from neural_nas.approaches.dynas.settings import DEFAULT_RESULTS_CSV, Settings, resolve
+from neural_nas.approaches.dynas.settings import BASIC_ONLY_SEARCH_KEYS, DEFAULT_RESULTS_CSV, Settings, resolve
 from neural_nas.config import NASConfig, load_config
 from neural_nas.errors import ConfigError, MeasurementError
-from neural_nas.nas.base import NASBase, nas_registry
+from neural_nas.nas.base import NASBase, nas_registry, nothing_to_do
 from neural_nas.nas.study import Study
 from neural_nas.results.csv_store import CsvStore
 from neural_nas.results.lock import ResultsLock
@@ -43,7 +43,7 @@ class DyNAS(NASBase):
         super().__init__()
         self.conf = load_config(conf_fname_or_obj)
         self.settings: Settings = resolve(self.conf)  # every config error fails here, before any measurement
-        self._study = Study(self.settings.metric_names, self.settings.higher_is_better)
+        self._study = self._new_study()
         self._measurement = Measurement(self.settings, self.conf.dynas)
         self._measured_with = _measurement_key(self.conf)
         self._results_from: Path | None = None  # the results file the study holds (None: none read yet)
@@ -60,6 +60,35 @@ class DyNAS(NASBase):
         """``nas.dynas.results_csv_path`` (default ``dynas_results.csv``), inside ``res_save_path`` if relative."""
         path = self.settings.results_csv_path
         return Path(res_save_path) / path if res_save_path is not None and not path.is_absolute() else path
+
+    # -- the record of a run ----------------------------------------------------------------------------------------
+    def resolved_config(self) -> dict[str, Any]:
+        """The configuration this search runs, with the values it resolved itself (algorithm, inner evaluations,
+        initial population, results file, device) filled in, and without the keys only Basic NAS reads."""
+        out = json.loads(json.dumps(self.conf.to_dict()))
+        s, search, dynas = self.settings, out["nas"]["search"], out["nas"]["dynas"]
+        for key in BASIC_ONLY_SEARCH_KEYS:
+            search.pop(key, None)
+        search["search_algorithm"] = s.algorithm.name
+        dynas.update(
+            supernet=s.supernet.name,
+            inner_evals=s.inner_evals,
+            initial_population=s.initial_population,
+            results_csv_path=str(s.results_csv_path),
+            device=self._measurement.device,
+        )
+        return out
+
+    def _new_study(self) -> Study:
+        return Study(self.settings.metric_names, self.settings.higher_is_better)
+
+    def _results_store(self, path: Path) -> CsvStore:
+        return CsvStore(path, self.supernet, self.settings.metric_names)
+
+    budget_key = "nas.dynas.num_evals"
+
+    def _budget(self) -> int:
+        return self.settings.num_evals
 
     # -- what Basic NAS takes and Dynamic NAS does not --------------------------------------------------------------
     @NASBase.search_space.setter
@@ -143,11 +172,12 @@ class DyNAS(NASBase):
         key = _measurement_key(config)
         settings = resolve(config, supernet=self.settings.supernet if key == self._measured_with else None)
         self._check_metrics_change(settings)
-        if settings.metric_names != self.settings.metric_names:
-            self._study = Study(settings.metric_names, settings.higher_is_better)
+        metrics_changed = settings.metric_names != self.settings.metric_names
         if key != self._measured_with:
             self._measurement, self._measured_with, self._rng = Measurement(settings, config.dynas), key, None
         self.conf, self.settings = config, settings
+        if metrics_changed:
+            self._study = self._new_study()
 
     def select_model_arch(self) -> dict[str, Any] | None:
         raise ConfigError(
@@ -293,26 +323,29 @@ class DyNAS(NASBase):
         settings = self.settings
         path = self.results_path(res_save_path)
         if self._results_from is not None and self._results_from != path.resolve():
-            self._study = Study(settings.metric_names, settings.higher_is_better)  # another file: its own record
+            self._study = self._new_study()  # another file: its own record
         self._results_from, study = path.resolve(), self.study
-        store = CsvStore(path, self.supernet, settings.metric_names)
+        store = self._results_store(path)
         with ResultsLock(path):  # one search per results file; the OS frees the lock on any exit
             store.replay(study, retry_failed=settings.retry_failed)
             spent, budget = study.spent(), settings.num_evals
             setup = self._measurement.latency_setup() if spent < budget else None  # only a search that measures
             if setup is not None:
                 store.record_latency_setup(setup, results_before=len(study))
-            logger.info(
-                "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",
-                self.supernet.name,
-                settings.metric_names,
-                settings.tactic_name,
-                settings.algorithm.name,
-                settings.population,
-                min(spent, budget),
-                budget,
-                path,
-            )
+            if spent >= budget:
+                logger.info(nothing_to_do(path, spent, budget, self.budget_key))
+            else:
+                logger.info(
+                    "dynas: %s, metrics %s, %s with %s, population %d, %d of %d measurements done; results in %s",
+                    self.supernet.name,
+                    settings.metric_names,
+                    settings.tactic_name,
+                    settings.algorithm.name,
+                    settings.population,
+                    spent,
+                    budget,
+                    path,
+                )
             with tqdm(
                 total=budget, initial=min(spent, budget), desc="sub-networks measured", unit="subnet", disable=None
             ) as bar:

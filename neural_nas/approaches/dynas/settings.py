@@ -21,7 +21,7 @@ logger = logging.getLogger("neural_nas")
 DEFAULT_RESULTS_CSV = "dynas_results.csv"
 
 # nas.search keys only Basic NAS reads, and what a Dynamic NAS config sets instead.
-_BASIC_ONLY = {
+BASIC_ONLY_SEARCH_KEYS = {
     "search_space": "the search space is the super-network's genes (nas.dynas.supernet)",
     "metrics": "set nas.dynas.metrics",
     "higher_is_better": "each metric declares its direction",
@@ -65,7 +65,7 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
     from neural_nas.supernets import create_supernet, supernet_registry
 
     d = conf.dynas
-    for key, instead in _BASIC_ONLY.items():
+    for key, instead in BASIC_ONLY_SEARCH_KEYS.items():
         if conf.is_set(f"nas.search.{key}"):
             raise ConfigError(f"nas.search.{key}", conf.get(f"nas.search.{key}"), "unset for Dynamic NAS", instead)
     if d.supernet is None:
