@@ -57,9 +57,8 @@ class Registry(Generic[T]):
             known = self.names()
             close = difflib.get_close_matches(key, known + sorted(self._aliases), n=1)
             hint = f"did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                self.key, name, f"a registered {self.kind} ({', '.join(known) or 'none registered'})", hint
-            )
+            listed = ", ".join(self.describe(n) for n in known) or "none registered"
+            raise ConfigError(self.key, name, f"a registered {self.kind} ({listed})", hint)
         return key
 
     def get(self, name: str) -> T:
@@ -69,6 +68,11 @@ class Registry(Generic[T]):
         """The other names that resolve to ``name``."""
         key = self.canonical(name)
         return sorted(alias for alias, target in self._aliases.items() if target == key)
+
+    def describe(self, name: str) -> str:
+        """``name`` with its aliases, as lists show it: ``bo (alias bayesian)``."""
+        aliases = self.aliases(name)
+        return f"{name} (alias {', '.join(aliases)})" if aliases else name
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell wildcard, sorted."""

@@ -159,9 +159,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from neural_nas import NAS
 
     config = load_search_config(args.config, args.set)
-    agent = NAS(config)  # the approach's own checks (super-network, metrics, algorithm for the objective count, ...)
+    agent = NAS(config)
+    agent.validate()  # exactly the checks search() makes before it measures anything
     print(f"{args.config}: valid (approach: {config.nas.approach or 'basic'})")
-    print(yaml.safe_dump({"nas": config.to_dict()["nas"]}, sort_keys=False).rstrip())
+    print(yaml.safe_dump({"nas": agent.resolved_config()["nas"]}, sort_keys=False).rstrip())
     try:
         type(agent).prepare_command_line(copy.deepcopy(config), Path(DEFAULT_OUTPUT_DIR))
     except ConfigError as err:
@@ -196,8 +197,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for count in sorted({s.n_objectives for s in specs}):
         names = [s.name + (" (default)" if s.default else "") for s in specs if s.n_objectives == count]
         print(f"  {count}: {', '.join(names)}")
-    print(f"\nDynamic NAS search tactics (nas.dynas.search_tactic): {', '.join(tactic_registry.names())}")
-    print(f"Basic NAS search algorithms (nas.search.search_algorithm): {', '.join(searcher_registry.names())}")
+    tactics = ", ".join(map(tactic_registry.describe, tactic_registry.names()))
+    print(f"\nDynamic NAS search tactics (nas.dynas.search_tactic): {tactics}")
+    searchers = ", ".join(map(searcher_registry.describe, searcher_registry.names()))
+    print(f"Basic NAS search algorithms (nas.search.search_algorithm): {searchers}")
     return 0
 
 

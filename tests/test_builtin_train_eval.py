@@ -105,3 +105,27 @@ def test_bad_sections_fail_before_any_training(in_tmp, old, new, key):
         agent.search()
     assert info.value.key == key
     assert not (in_tmp / "NASResults" / "results.jsonl").exists()
+
+
+BAD_SECTIONS = [
+    ("Adam: {learning_rate: 0.01}", "Adamm: {learning_rate: 0.01}", "train.optimizer"),
+    ("Adam: {learning_rate: 0.01}", "Adam: {learning_rat: 0.01}", "train.optimizer.Adam"),
+    ("epoch: 2", "epochs: 2", "train"),
+    ("topk: 1", "topk: 0", "evaluation.accuracy.metric.topk"),
+    ("digits: {split: test}", "digitz: {split: test}", "evaluation.accuracy.dataloader.dataset"),
+    ("search_algorithm: grid", "search_algorithm: bayes", "nas.search.search_algorithm"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key"), BAD_SECTIONS)
+def test_check_config_refuses_what_search_refuses(in_tmp, capsys, old, new, key):
+    from neural_nas.cli import main
+
+    assert main(["check-config", write(in_tmp, DIGITS_YAML)]) == 0
+    bad = write(in_tmp, DIGITS_YAML.replace(old, new))
+    assert main(["check-config", bad]) == 2
+    assert key in capsys.readouterr().err
+    agent = NAS(bad, model_builder=cnn)
+    with pytest.raises(ConfigError) as info:
+        agent.search()
+    assert info.value.key.startswith(key)

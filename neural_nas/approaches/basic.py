@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from neural_nas.config import NASConfig, load_config
+from neural_nas.config.schema import BY_PATH
 from neural_nas.errors import ConfigError
 from neural_nas.nas.base import NASBase, nas_registry
 
@@ -28,6 +29,8 @@ class BasicNAS(NASBase):
         self.conf = load_config(conf_fname_or_obj)
         self._train_func: Callable[[Any], Any] | None = None
         self._eval_func: Callable[[Any], Any] | None = None
+        for key in (k for k in BY_PATH if k.startswith("nas.dynas.") and self.conf.is_set(k)):
+            logger.warning("%s has no effect in Basic NAS (Dynamic NAS reads it; nas.approach: dynas)", key)
 
     @property
     def train_func(self) -> Callable[[Any], Any] | None:
@@ -84,24 +87,30 @@ class BasicNAS(NASBase):
             self._train_func(model)
         return self._eval_func(model)
 
-    def _setup(self) -> None:
-        """Build the train/eval functions from the config when the user set none, before any trial runs."""
+    def validate(self) -> None:
+        """The base checks, then the ``train:`` and ``evaluation:`` sections when no function replaces them (they are
+        built here, once, so every key in them is checked)."""
+        super().validate()
+        self._device()
         if self._train_func is None and self.conf.get("train") is not None:
             from neural_nas.training import build_train_func
 
             self._train_func = build_train_func(
                 self.conf.get("train"), device=self._device(), seed=self.conf.nas.search.seed
             )
-        if self._eval_func is None:
-            if self.conf.get("evaluation") is None:
-                raise ConfigError(
-                    "eval_func",
-                    None,
-                    "a function model -> metrics (set agent.eval_func) or an `evaluation:` section in the config",
-                )
+        if self._eval_func is None and self.conf.get("evaluation") is not None:
             from neural_nas.training import build_eval_func
 
             self._eval_func = build_eval_func(self.conf.get("evaluation"), device=self._device())
+
+    def _setup(self) -> None:
+        """Require an evaluation (a function or the config's section, built by `validate`) before any trial runs."""
+        if self._eval_func is None:
+            raise ConfigError(
+                "eval_func",
+                None,
+                "a function model -> metrics (set agent.eval_func) or an `evaluation:` section in the config",
+            )
         if self._train_func is None:
             logger.info("no train_func and no `train:` section: each model is evaluated as built")
 

@@ -12,6 +12,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 
+# The ``nas.dynas`` keys that say how sub-networks are measured. A super-network declares the ones its measurement
+# reads (`SuperNetwork.measurement_settings`); one that is set but not read is a warning, never silently ignored.
+MEASUREMENT_KEYS = (
+    "dataset_path",
+    "batch_size",
+    "eval_batch_size",
+    "num_workers",
+    "test_fraction",
+    "calibration_size",
+    "mp_calibration_samples",
+    "latency_warmup",
+    "latency_steps",
+)
+# What the default measurer (image classification: `measurements.pipeline`) reads.
+IMAGE_CLASSIFICATION_SETTINGS = tuple(k for k in MEASUREMENT_KEYS if k != "mp_calibration_samples")
+
+
 @dataclass(frozen=True)
 class MeasureContext:
     """Set once per search. ``metrics``: canonical names to measure. ``conf``: the ``nas.dynas`` section (data set,

@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from neural_nas._machine import cap_workers
 from neural_nas.errors import ConfigError, measuring
 from neural_nas.measurements.context import MeasureContext
 
@@ -35,7 +36,7 @@ def image_classification_measurer(supernet: Any, ctx: MeasureContext) -> SubnetM
             d.dataset_path,
             calibration_size=d.calibration_size,
             eval_batch_size=d.eval_batch_size,
-            num_workers=d.num_workers,
+            num_workers=cap_workers(d.num_workers, "nas.dynas.num_workers"),
             test_fraction=d.test_fraction,
             image_size=supernet.image_size,
             device=ctx.device,

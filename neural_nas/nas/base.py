@@ -213,8 +213,20 @@ class NASBase:
         """Measure one model; returns a scalar, a list or a dict of metrics. Implemented by each approach."""
         raise NotImplementedError(f"{type(self).__name__} must implement estimate(model)")
 
+    def validate(self) -> None:
+        """Every check `search` makes of the configuration before it measures anything; a ConfigError names the first
+        key that is wrong. ``neural-nas check-config`` runs exactly this. What a script may still give in Python (a
+        search space, a model builder, train/eval functions) is checked here when the configuration gives it."""
+        if self._search_space is not None or self.conf.nas.search.search_space is not None:
+            self._make_searcher()  # checks the search space as well
+        elif isinstance(self._search_algorithm or self.conf.nas.search.search_algorithm, str):
+            from neural_nas.searchers import searcher_registry
+
+            searcher_registry.canonical(self._search_algorithm or self.conf.nas.search.search_algorithm)
+
     def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
         """Run trials until `max_trials` architectures are measured (earlier results count); return the Pareto front."""
+        self.validate()
         self._setup()
         space = self._require_search_space()
         study = self.study  # a higher_is_better that does not match nas.search.metrics fails now

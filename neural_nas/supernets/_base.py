@@ -10,6 +10,7 @@ import numpy as np
 
 from neural_nas._registry import Registry
 from neural_nas.errors import ConfigError
+from neural_nas.measurements.context import IMAGE_CLASSIFICATION_SETTINGS
 from neural_nas.measurements.metrics import DYNAST_CSV_METRICS, metric_registry
 from neural_nas.supernets.encoding import Encoding
 
@@ -36,6 +37,9 @@ class SuperNetwork:
         ``measures_itself``: True if `measure` measures a sub-network (then the library never extracts one).
         ``exact_metric_names``: the metrics `exact_metrics` computes exactly and cheaply (never predicted).
         ``csv_metrics``: the metric columns of a new results CSV, in order (other searched metrics follow them).
+        ``measurement_settings``: the ``nas.dynas`` measurement keys (`measurements.context.MEASUREMENT_KEYS`) its
+        measurement reads; one set in a config but not read is a warning. Image classification's by default; none for
+        a super-network that measures itself, unless it declares them.
         ``metric_aliases``: names that mean one of its metrics for this super-network only (the reference's ``acc``
         is top-1 for image classifiers, SST-2 accuracy for BERT, BLEU for the translation transformer).
 
@@ -65,6 +69,7 @@ class SuperNetwork:
     exact_metric_names: ClassVar[tuple[str, ...]] = ()
     csv_metrics: ClassVar[tuple[str, ...]] = DYNAST_CSV_METRICS
     metric_aliases: ClassVar[Mapping[str, str]] = {}
+    measurement_settings: ClassVar[tuple[str, ...]] = IMAGE_CLASSIFICATION_SETTINGS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,6 +77,9 @@ class SuperNetwork:
             raise TypeError(f"{cls.__name__} defines measure(): declare `measures_itself = True` in the class as well")
         if cls.measures_itself and cls.measure is SuperNetwork.measure:
             raise TypeError(f"{cls.__name__} declares measures_itself = True: define measure(subnet, metrics) as well")
+        declared = any("measurement_settings" in vars(k) for k in cls.__mro__ if k not in (SuperNetwork, object))
+        if cls.measures_itself and not declared:
+            cls.measurement_settings = ()  # its own measure() reads none of the library's settings unless it says so
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, genes={self.encoding.n_genes})"

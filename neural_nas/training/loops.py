@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from neural_nas._machine import cap_workers
 from neural_nas.errors import ConfigError
 from neural_nas.training._params import (
     Param,
@@ -117,7 +118,8 @@ def _build_loader(section: Any, path: str) -> _Loader:
         raise ConfigError(
             dataset_path, name, "a dataset whose items are (input, label) pairs", "a dummy dataset needs label: true"
         )
-    return _Loader(dataset, cfg["batch_size"], cfg["shuffle"], drop_last, cfg["num_workers"])
+    workers = cap_workers(cfg["num_workers"], f"{path}.num_workers")
+    return _Loader(dataset, cfg["batch_size"], cfg["shuffle"], drop_last, workers)
 
 
 def _device(device: Any) -> torch.device:

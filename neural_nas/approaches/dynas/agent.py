@@ -21,7 +21,13 @@ from neural_nas.approaches.dynas.driver import Driver
 from neural_nas.approaches.dynas.executor import Executor, Failed, Measured, Outcome
 from neural_nas.approaches.dynas.measurement import Measurement
 from neural_nas.approaches.dynas.predictors import fit_predictor
-from neural_nas.approaches.dynas.settings import BASIC_ONLY_SEARCH_KEYS, DEFAULT_RESULTS_CSV, Settings, resolve
+from neural_nas.approaches.dynas.settings import (
+    BASIC_ONLY_SEARCH_KEYS,
+    DEFAULT_RESULTS_CSV,
+    Settings,
+    resolve,
+    warn_unused_settings,
+)
 from neural_nas.config import NASConfig, load_config
 from neural_nas.errors import ConfigError, MeasurementError
 from neural_nas.nas.base import NASBase, nas_registry, nothing_to_do
@@ -43,6 +49,7 @@ class DyNAS(NASBase):
         super().__init__()
         self.conf = load_config(conf_fname_or_obj)
         self.settings: Settings = resolve(self.conf)  # every config error fails here, before any measurement
+        warn_unused_settings(self.conf, self.supernet)
         self._study = self._new_study()
         self._measurement = Measurement(self.settings, self.conf.dynas)
         self._measured_with = _measurement_key(self.conf)
@@ -60,6 +67,11 @@ class DyNAS(NASBase):
         """``nas.dynas.results_csv_path`` (default ``dynas_results.csv``), inside ``res_save_path`` if relative."""
         path = self.settings.results_csv_path
         return Path(res_save_path) / path if res_save_path is not None and not path.is_absolute() else path
+
+    def validate(self) -> None:
+        """Resolve the settings again: what was set on ``agent.conf`` since the agent was built is checked (and used
+        by the next `search`). ``neural-nas check-config`` runs exactly this."""
+        self._adopt(self.conf)
 
     # -- the record of a run ----------------------------------------------------------------------------------------
     def resolved_config(self) -> dict[str, Any]:
@@ -291,7 +303,7 @@ class DyNAS(NASBase):
         """Measure until ``num_evals`` sub-networks are measured; return the last ``population`` measured ones."""
         from neural_nas.distributed import Ranks
 
-        self._adopt(self.conf)  # what was set on agent.conf since the agent was built is used (and checked) now
+        self.validate()
         ranks = Ranks(self.settings.distributed)
         executor = Executor(ranks, self._measure_vector)
         try:

@@ -117,3 +117,22 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
         retry_failed=search.retry_failed,
         distributed=d.distributed,
     )
+
+
+def warn_unused_settings(conf: NASConfig, supernet: Any) -> None:
+    """What the config sets that this search does not read (Basic NAS's sections, a measurement key the super-network's
+    measurement ignores): a warning naming each key and why, once per agent."""
+    from neural_nas.measurements.context import MEASUREMENT_KEYS
+
+    for section in ("train", "evaluation"):
+        if conf.get(section) is not None:
+            logger.warning(
+                "the `%s:` section has no effect in Dynamic NAS (Basic NAS's built-in trainer reads it); "
+                "sub-networks are measured as nas.dynas says",
+                section,
+            )
+
+    why = "it measures its sub-networks itself" if supernet.measures_itself else "its measurement does not read it"
+    for key in MEASUREMENT_KEYS:
+        if conf.is_set(f"nas.dynas.{key}") and key not in supernet.measurement_settings:
+            logger.warning("nas.dynas.%s has no effect with super-network %s (%s)", key, supernet.name, why)
