@@ -275,3 +275,13 @@ def test_how_latency_was_measured_is_recorded_beside_the_csv(in_tmp, torch_space
     assert len(sidecar.read_text().splitlines()) == 1 and "do not compare" not in caplog.text
     search(12, batch_size=2)
     assert "do not compare" in caplog.text and len(sidecar.read_text().splitlines()) == 2
+
+
+def test_a_super_network_without_a_name_is_known_by_its_registered_name():
+    from neural_nas.supernets import Encoding, SuperNetwork, create_supernet, supernet_registry
+
+    class Nameless(SuperNetwork):
+        encoding = Encoding({"a": {"count": 1, "vars": [1, 2]}})
+
+    supernet_registry.register("nameless_space", Nameless)  # undone after the test (conftest scopes registries)
+    assert create_supernet("Nameless_Space").name == "nameless_space" and Nameless.name == ""

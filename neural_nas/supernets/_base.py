@@ -153,5 +153,10 @@ def _plain(value: Any) -> Any:
 
 
 def create_supernet(name: str) -> SuperNetwork:
-    """A fresh instance of the super-network registered as ``name`` (ConfigError with suggestions if unknown)."""
-    return supernet_registry.get(name)()
+    """A fresh instance of the super-network registered as ``name`` (ConfigError with suggestions if unknown).
+
+    A class that does not set ``name`` is known by the name it was registered under (messages, records)."""
+    supernet = supernet_registry.get(name)()
+    if not supernet.name:
+        supernet.name = supernet_registry.canonical(name)
+    return supernet
