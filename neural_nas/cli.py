@@ -4,6 +4,8 @@
     neural-nas check-config CONFIG.yaml [--set ...]
     neural-nas list
     neural-nas plot RESULTS.csv [--metrics acc,macs]
+    neural-nas front RESULTS.csv [--where "macs<=3e8" ...] [--plot]
+    neural-nas export RESULTS.csv --config CONFIG.yaml [--where ...] [--pick knee|max:acc|#N] --out DIR
 
 Exit status: 0 done; 2 bad usage or configuration (a ConfigError, a missing config file: the message only, no
 traceback); 1 any other failure; 130 interrupted (run the same command again to resume).
@@ -84,21 +86,24 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def format_front(results: Any) -> str:
-    """A text table of the measured Pareto front of a `plotting.Results`, sorted by the first metric."""
+def format_front(results: Any, rows_kept: list[int] | None = None) -> str:
+    """A text table of the measured Pareto front of a `plotting.Results`, sorted by the first metric; with
+    ``rows_kept``, the front of those rows (their ``#`` stays their place among all measured)."""
     from neural_nas.plotting import pareto_info
 
     if not results.points:
         return "no measured point has all of the metrics " + ", ".join(results.metric_names)
-    info = pareto_info(results.points, results.metric_names, results.higher_is_better)
+    kept = list(range(len(results.points))) if rows_kept is None else rows_kept
+    info = pareto_info([results.points[i] for i in kept], results.metric_names, results.higher_is_better)
     header = ["#", *info.labels, "sub-network"]
-    rows = [[str(i + 1), *(_number(v) for v in info.scaled[i]), repr(results.archs[i])] for i in info.front]
+    rows = [[str(kept[i] + 1), *(_number(v) for v in info.scaled[i]), repr(results.archs[kept[i]])] for i in info.front]
     widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header) - 1)]
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) for c, w in zip(cells, widths)) + "  " + cells[-1]
 
-    title = f"Pareto front: {len(info.front)} of {len(info.values)} measured ('#': order of measurement)"
+    among = f"{len(info.values)} measured" if rows_kept is None else f"{len(kept)} of {len(results.points)} measured"
+    title = f"Pareto front: {len(info.front)} of {among} ('#': order of measurement)"
     return "\n".join([title, line(header), *(line(r) for r in rows)])
 
 
@@ -152,6 +157,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         agent.search(res_save_path=res_save_path)
     written["results"] = agent.results_path(res_save_path)
     _report(load_results(agent), written, out, plots=not args.no_plots)
+    if str(written["results"]).endswith(".csv") and "config that ran" in written:
+        print(
+            f"\nexport a row: neural-nas export {written['results']} --config {written['config that ran']} "
+            "--pick '#N' --out DIR   (or --pick knee, max:acc, min:macs; --where 'macs<=3e8')"
+        )
     return 0
 
 
@@ -168,6 +178,70 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"note: `neural-nas search` cannot run it ({type(agent).__name__}): {err.hint}")
     return 0
+
+
+def _constraints_and_results(args: argparse.Namespace, csv_path: Path) -> tuple[Any, list[int]]:
+    from neural_nas.plotting import load_results
+    from neural_nas.results.selection import Constraint, rows_where
+
+    if not csv_path.is_file():
+        raise UsageError(f"results CSV not found: {str(csv_path)!r}")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else recorded_metrics(csv_path)
+    results = load_results(csv_path, metrics)
+    constraints = [Constraint.parse(text, results.metric_names) for text in args.where]
+    return results, rows_where(results, constraints)
+
+
+def cmd_front(args: argparse.Namespace) -> int:
+    csv_path = Path(args.results)
+    results, kept = _constraints_and_results(args, csv_path)
+    print(format_front(results, kept if args.where else None))
+    if args.plot and results.points:
+        from neural_nas.plotting import Results
+
+        subset = Results([results.points[i] for i in kept], [results.archs[i] for i in kept], *results[2:])
+        for png in write_plots(subset, Path(args.output_dir) if args.output_dir else csv_path.parent):
+            print(f"plot: {png}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from neural_nas.export import save_subnet, standalone_subnet
+    from neural_nas.results.selection import pick
+    from neural_nas.supernets import create_supernet
+
+    csv_path = Path(args.results)
+    config = load_search_config(args.config, args.set)
+    if config.dynas.supernet is None:
+        raise UsageError(f"--config {args.config}: a Dynamic NAS config (nas.dynas.supernet) is needed to export")
+    supernet = create_supernet(config.dynas.supernet)
+    check_results_belong(csv_path, supernet)
+    results, _ = _constraints_and_results(args, csv_path)
+    choice = pick(results, args.where, args.pick)
+    print(f"chosen: row #{choice.number}, {choice.reason}")
+    print("  " + ", ".join(f"{k} {_number(v)}" for k, v in choice.metrics.items()))
+    print(f"  sub-network: {choice.arch!r}")
+    module = standalone_subnet(config, choice.arch, supernet=supernet)
+    files = save_subnet(module, supernet, choice.arch, args.out, metrics=choice.metrics, reason=choice.reason)
+    print("written:")
+    for kind, path in files.items():
+        print(f"  {kind}: {path}")
+    return 0
+
+
+def check_results_belong(csv_path: Path, supernet: Any) -> None:
+    """A ResultsFileError unless every row of ``csv_path`` is a sub-network of ``supernet`` with its exact MACs and
+    parameters (the file is only read)."""
+    from neural_nas._log import quiet
+    from neural_nas.nas.study import Study
+    from neural_nas.results.csv_store import CsvStore
+    from neural_nas.results.dynast_csv import ResultsCsv
+
+    if not csv_path.is_file():
+        raise UsageError(f"results CSV not found: {str(csv_path)!r}")
+    columns = ResultsCsv(csv_path).metric_columns
+    with quiet():
+        CsvStore(csv_path, supernet, columns).replay(Study(columns, [True] * len(columns)))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -312,6 +386,48 @@ def build_parser() -> argparse.ArgumentParser:
         "list", parents=[common], help="registered approaches, super-networks, metrics and algorithms"
     )
     lister.set_defaults(func=cmd_list)
+
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="CONSTRAINT",
+        help="keep rows with METRIC OP NUMBER, e.g. 'macs<=3e8' or 'acc>=75' (repeatable; OP: <=, <, >=, >, ==)",
+    )
+    where.add_argument(
+        "--metrics",
+        help="comma-separated metrics, e.g. acc,macs (default: the searched ones recorded in config.yaml beside the "
+        "CSV, else every complete column)",
+    )
+    front = sub.add_parser(
+        "front",
+        parents=[common, where],
+        help="print the measured Pareto front of a results CSV",
+        description="Print the measured front of a Dynamic NAS results CSV, also one a search is still writing (only "
+        "complete rows are read; the file is never locked or changed).",
+    )
+    front.add_argument("results", help="results CSV (DyNAS-T format)")
+    front.add_argument("--plot", action="store_true", help="also write the Pareto-front and hypervolume PNGs")
+    front.add_argument("-o", "--output-dir", help="folder for the PNGs (default: the CSV's folder)")
+    front.set_defaults(func=cmd_front)
+
+    export = sub.add_parser(
+        "export",
+        parents=[common, sets, where],
+        help="save a chosen sub-network with its weights",
+        description="Pick a measured sub-network (constraints, then an objective) and write its weights "
+        "(subnet.pt), a TorchScript file that runs without this library (subnet.torchscript.pt) and subnet.json.",
+    )
+    export.add_argument("results", help="results CSV (DyNAS-T format) of the configured super-network")
+    export.add_argument("--config", required=True, help="the Dynamic NAS config (super-network, weights, data set)")
+    export.add_argument(
+        "--pick",
+        default="knee",
+        help="knee (default: the front's point nearest the ideal), max:METRIC, min:METRIC or '#N' (a row of the table)",
+    )
+    export.add_argument("--out", required=True, help="folder for the files")
+    export.set_defaults(func=cmd_export)
 
     plot = sub.add_parser("plot", parents=[common], help="plot a Dynamic NAS results CSV")
     plot.add_argument("results", help="results CSV (DyNAS-T format)")

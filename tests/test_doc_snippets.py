@@ -8,6 +8,7 @@ or a table entry whose block is gone, fails `test_every_block_is_executed_somewh
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 import shutil
@@ -211,6 +212,26 @@ def results_pandas(b: Block) -> None:
     assert len(df) > 100 and all(isinstance(s, dict) and "ks" in s for s in df["subnet"])
 
 
+# -- docs/after_search.md ------------------------------------------------------------------------------------------
+def reduced_main_job() -> None:
+    """What the page starts from: the main job's folder (reduced: 12 measurements)."""
+    assert main(["search", *REDUCED_SEARCH, "-q"]) == 0
+
+
+def after_search_commands(b: Block) -> None:
+    reduced_main_job()
+    assert run_commands(b.code) == []
+    assert json.loads(Path("my_subnet/subnet.json").read_text())["metrics"]["macs"] <= 1.5e6
+
+
+def after_search_python(b: Block) -> None:
+    reduced_main_job()
+    scope = run_python(b.code)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(scope["same"](x), scope["module"](x))
+
+
 HERE: dict[tuple[str, str], Callable] = {
     ("README.md", 'python -m pip install -e ".[plot]" && python -m neural_nas search'): readme_main_job,
     ("README.md", 'python -m pip install -e ".[dev]" && python -m pytest'): readme_tests,
@@ -232,6 +253,10 @@ HERE: dict[tuple[str, str], Callable] = {
         "cores (benchmarks/RESULTS.md)",
     ): getting_started_commands,
     ("docs/results.md", "import ast"): results_pandas,
+    ("docs/after_search.md", 'neural-nas front neural_nas_results/dynas_results.csv --where "macs<=1.5e6"'): (
+        after_search_commands
+    ),
+    ("docs/after_search.md", "from neural_nas.config import load_yaml"): after_search_python,
 }
 
 ELSEWHERE: dict[tuple[str, str], str] = {

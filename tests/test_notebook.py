@@ -64,7 +64,8 @@ def test_notebook_runs_reduced(tmp_path, monkeypatch):
     front = [p for p in points if not any(q[0] >= p[0] and q[1] <= p[1] and q != p for q in points)]
     printed = "".join(text_of(c.outputs) for c in cells)
     assert f"{NUM_EVALS} sub-networks measured" in printed and f"measured Pareto front: {len(front)}" in printed
-    table = table_rows(cells[-1].outputs[-1]["data"]["text/html"])  # columns: top-1 (%), MACs (M), sub-network
+    html = [o["data"]["text/html"] for c in cells for o in c.outputs if "text/html" in o.get("data", {})]
+    table = table_rows(html[-1])  # the front table; columns: top-1 (%), MACs (M), sub-network
     tabulated = sorted((round(float(acc), 4), round(float(macs), 4)) for acc, macs, _ in table)
     assert tabulated == sorted((round(acc, 4), round(macs / 1e6, 4)) for acc, macs in front)
 
@@ -77,3 +78,9 @@ def test_notebook_runs_reduced(tmp_path, monkeypatch):
         assert image[..., :3].std() > 0.05, name  # lines, markers and labels on a white background
     shown = [o for c in cells for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(shown) == 2
+
+    # The notebook ends by exporting the knee of the front; the saved model, loaded back, scores what was measured
+    said = re.search(r"top-1 measured in the search: ([\d.]+) %; exported model: ([\d.]+) %", printed)
+    assert said and said.group(1) == said.group(2)
+    for name in ("subnet.pt", "subnet.torchscript.pt", "subnet.json"):
+        assert (tmp_path / "exported" / name).is_file(), name

@@ -54,6 +54,36 @@ def image_classification_measurer(supernet: Any, ctx: MeasureContext) -> SubnetM
     )
 
 
+def image_classification_standalone(supernet: Any, subnet: Mapping[str, Any], ctx: MeasureContext) -> nn.Module:
+    """The default `SuperNetwork.standalone`: the extracted sub-network, its BatchNorm statistics recalibrated on
+    the ``calibration_size`` training images of ``dataset_path`` (as before its accuracy is measured)."""
+    module = supernet.active_subnet(subnet)
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+        from neural_nas.measurements.accuracy import AccuracyEvaluator
+
+        d = ctx.conf
+        if d.dataset_path is None:
+            raise ConfigError(
+                "nas.dynas.dataset_path",
+                None,
+                "an ImageFolder root with train/ and val/: its training images recalibrate the BatchNorm statistics "
+                "of the sub-network, without which its weights are not usable",
+            )
+        evaluator = AccuracyEvaluator(
+            d.dataset_path,
+            calibration_size=d.calibration_size,
+            eval_batch_size=d.eval_batch_size,
+            num_workers=cap_workers(d.num_workers, "nas.dynas.num_workers"),
+            test_fraction=d.test_fraction,
+            image_size=supernet.image_size,
+            device=ctx.device,
+            seed=ctx.seed,
+        )
+        evaluator.prepare()
+        evaluator.recalibrate(module)
+    return module.eval()
+
+
 class SubnetMeasurer:
     """Callable: encoded sub-network dict -> ``{metric: value}`` for the requested metrics.
 

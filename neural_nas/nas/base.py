@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from neural_nas._log import quiet
 from neural_nas._registry import Registry
 from neural_nas.config import NASConfig
 from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError
@@ -405,12 +406,8 @@ class NASBase:
         path = self.results_path(res_save_path)
         study = self._new_study()
         if path.is_file():
-            previous = logger.level
-            logger.setLevel(max(previous, logging.WARNING))  # the search says the same when it resumes
-            try:
+            with quiet():  # the search says the same when it resumes
                 self._results_store(path).replay(study, retry_failed=self.conf.nas.search.retry_failed)
-            finally:
-                logger.setLevel(previous)
         return study.spent(), self._budget()
 
     def _new_study(self) -> Study:

@@ -136,6 +136,19 @@ class SuperNetwork:
 
         return image_classification_measurer(self, ctx)
 
+    def standalone(self, subnet: Mapping[str, Any], ctx: MeasureContext) -> Any:
+        """The sub-network as a model in hand (`neural_nas.export`): `active_subnet` plus whatever makes its weights
+        usable on their own. The default recalibrates BatchNorm statistics on ``dataset_path``'s training images."""
+        from neural_nas.measurements.pipeline import image_classification_standalone
+
+        return image_classification_standalone(self, subnet, ctx)
+
+    def example_inputs(self) -> tuple:
+        """Inputs of one forward pass of a sub-network (for tracing an exported one): an image batch of one."""
+        import torch
+
+        return (torch.zeros(1, 3, self.image_size, self.image_size),)
+
     def active_subnet(self, subnet: Mapping[str, Any]) -> Any:
         """The standalone ``torch.nn.Module`` of a sub-network (encoded dict), weights copied from the super-network."""
         raise ConfigError(

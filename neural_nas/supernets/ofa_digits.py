@@ -243,6 +243,15 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
             )
         return self._data
 
+    def standalone(self, subnet: Mapping[str, Any], ctx: Any) -> nn.Module:
+        """The extracted sub-network with its BatchNorm recalibrated on the bundled calibration digits, on the CPU."""
+        from neural_nas.measurements.accuracy import recalibrate_bn
+
+        module = self.active_subnet(subnet)
+        calib, _, _ = self.data()
+        recalibrate_bn(module.to(calib.device), calib.split(self.eval_batch_size))
+        return module.cpu().eval()
+
     def accuracy(self, module: nn.Module) -> float:
         """Top-1 (%) of a sub-network on the held-out digits, after BatchNorm recalibration (eval mode after).
 

@@ -1,0 +1,194 @@
+"""After the search (issue 15): pick by constraints and objective, export a sub-network (weights-only file, TorchScript,
+description), `neural-nas front` / `export` on files a search may still be writing."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from neural_nas import NASConfig
+from neural_nas.cli import main
+from neural_nas.errors import ConfigError
+from neural_nas.export import load_subnet, save_subnet, standalone_subnet
+from neural_nas.plotting import Results, load_results
+from neural_nas.results.selection import Constraint, pick
+from neural_nas.supernets import Encoding, SuperNetwork, create_supernet, supernet_registry
+
+DATA = Path(__file__).resolve().parent / "data"
+W10_CSV = DATA / "dynast_ofa_mbv3_w1.0" / "mbnv3w10_evoga_acc.csv"
+
+
+def results():
+    points = [
+        {"accuracy_top1": 70.0, "macs": 100.0},
+        {"accuracy_top1": 75.0, "macs": 300.0},
+        {"accuracy_top1": 74.0, "macs": 150.0},  # the knee: nearly the best accuracy at half the MACs
+        {"accuracy_top1": 75.0, "macs": 250.0},  # ties #2 on accuracy with fewer MACs
+        {"accuracy_top1": 60.0, "macs": 400.0},  # dominated
+    ]
+    return Results(points, [{"a": [i]} for i in range(5)], ["accuracy_top1", "macs"], [True, False])
+
+
+@pytest.mark.parametrize(
+    ("where", "by", "number"),
+    [
+        ((), "knee", 3),
+        ((), "max:acc", 4),  # a tie on accuracy goes to the row that is better on the other metrics
+        ((), "min:macs", 1),
+        (("macs<=200",), "max:accuracy_top1", 3),
+        (("acc >= 74.5", "MACs < 280"), "knee", 4),  # an alias, a CSV header, spaces
+        ((), "#5", 5),
+    ],
+)
+def test_pick(where, by, number):
+    choice = pick(results(), where, by)
+    assert choice.number == number and choice.arch == {"a": [number - 1]}
+    assert choice.metrics == results().points[number - 1] and choice.reason
+
+
+@pytest.mark.parametrize(
+    ("where", "by", "key", "says"),
+    [
+        (("macs<=50",), "knee", "--where", "closest rows: #1 accuracy_top1 70, macs 100"),
+        (("energy<=5",), "knee", "--where", "a metric of these results (accuracy_top1, macs)"),
+        (("macs<<5",), "knee", "--where", "METRIC OP NUMBER"),
+        ((), "best", "--pick", "knee, max:METRIC, min:METRIC or #N"),
+        ((), "#9", "--pick", "N from 1 to 5"),
+        (("macs<=200",), "#2", "--pick", "a row that satisfies the constraints"),
+    ],
+)
+def test_bad_choices_are_one_clear_error(where, by, key, says):
+    with pytest.raises(ConfigError) as info:
+        pick(results(), where, by)
+    assert info.value.key == key and says in str(info.value)
+
+
+def test_constraint_parsing():
+    assert Constraint.parse(" Top-1 Acc (%) >= 7.5e1", ["accuracy_top1"]) == Constraint("accuracy_top1", ">=", 75.0)
+
+
+# -- a model in hand -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits_export(tmp_path_factory):
+    """One exported sub-network of the embedded super-network (its BatchNorm recalibrated on the bundled digits)."""
+    out = tmp_path_factory.mktemp("export")
+    config = NASConfig(approach="dynas")
+    config.dynas.supernet, config.dynas.metrics = "ofa_mbv3_digits", ["acc", "macs"]
+    supernet = create_supernet("ofa_mbv3_digits")
+    subnet = supernet.encoding.vector_to_dict(np.ones(supernet.encoding.n_genes, dtype=int))
+    module = standalone_subnet(config, subnet, supernet=supernet)
+    files = save_subnet(module, supernet, subnet, out, metrics={"accuracy_top1": 1.0}, reason="a test")
+    return supernet, subnet, module, files
+
+
+def test_the_exported_files_reproduce_the_extracted_sub_network(digits_export):
+    supernet, subnet, module, files = digits_export
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = module(x)
+        assert torch.equal(load_subnet(files["weights"])(x), expected)
+        assert torch.allclose(torch.jit.load(str(files["torchscript"]))(x), expected, atol=1e-5)
+    payload = torch.load(files["weights"], weights_only=True)  # plain tensors and numbers: no pickle of objects
+    assert payload["supernet"] == "ofa_mbv3_digits" and payload["subnet"]["ks"] == list(subnet["ks"])
+    description = json.loads(files["description"].read_text())
+    assert description["chosen_because"] == "a test" and description["metrics"] == {"accuracy_top1": 1.0}
+
+
+def test_the_exported_sub_network_keeps_its_measured_accuracy(digits_export):
+    supernet, subnet, module, files = digits_export
+    measured = supernet.measure(subnet, ["accuracy_top1"])["accuracy_top1"]
+    assert supernet.accuracy(load_subnet(files["weights"])) == pytest.approx(measured)
+
+
+class TinyTorchSpace(SuperNetwork):
+    """A user's torch super-network: an MLP of elastic width, weights sliced from the widest."""
+
+    name = "tiny_torch_space"
+    encoding = Encoding({"width": {"count": 1, "vars": [4, 8]}})
+    metrics = ("macs",)
+
+    def load(self, *, pretrained, ckpt_path, device):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.full = torch.nn.Linear(3, 8)
+
+    def active_subnet(self, subnet):
+        width = subnet["width"][0]
+        layer = torch.nn.Linear(3, width)
+        layer.load_state_dict({"weight": self.full.weight[:width], "bias": self.full.bias[:width]})
+        return torch.nn.Sequential(layer, torch.nn.ReLU())
+
+    def example_inputs(self):
+        return (torch.zeros(1, 3),)
+
+
+def test_a_users_torch_super_network_exports_too(tmp_path):
+    supernet_registry.register("tiny_torch_space", TinyTorchSpace)
+    config = NASConfig(approach="dynas")
+    config.dynas.supernet, config.dynas.metrics = "tiny_torch_space", ["macs"]
+    module = standalone_subnet(config, {"width": [4]})  # no BatchNorm: no data set needed
+    files = save_subnet(module, create_supernet("tiny_torch_space"), {"width": [4]}, tmp_path)
+    x = torch.randn(2, 3)
+    assert torch.equal(load_subnet(files["weights"])(x), module(x))
+    with pytest.raises(ConfigError):
+        standalone_subnet(config, {"width": [5]})  # not a sub-network of this super-network
+
+
+# -- the command line ------------------------------------------------------------------------------------------------
+def test_front_reads_complete_rows_only_and_never_touches_the_file(tmp_path, capsys):
+    path = tmp_path / "growing.csv"
+    text = W10_CSV.read_bytes()
+    lines = text.splitlines(keepends=True)
+    torn = b"".join(lines[:11]) + lines[11][: len(lines[11]) // 2]  # a writer stopped mid-row
+    path.write_bytes(torn)
+    assert main(["front", str(path), "--where", "macs<=3e8"]) == 0
+    out = capsys.readouterr().out
+    assert "of 10 measured" in out and path.read_bytes() == torn
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["growing.csv"]  # no lock, no temporary file
+
+
+def test_front_with_nothing_satisfying_is_exit_2_with_the_closest_rows(capsys):
+    assert main(["front", str(W10_CSV), "--where", "macs<=1e6"]) == 2
+    assert "closest rows: #" in capsys.readouterr().err
+
+
+@pytest.fixture
+def searched(in_tmp, capsys):
+    small = ["--set", "dynas.num_evals=12", "--set", "dynas.population=10", "--set", "dynas.inner_evals=200"]
+    assert main(["search", *small, "--no-plots", "-q"]) == 0
+    out = capsys.readouterr().out
+    csv_path, config = (
+        in_tmp / "neural_nas_results" / "dynas_results.csv",
+        in_tmp / "neural_nas_results" / "config.yaml",
+    )
+    assert f"neural-nas export {csv_path.relative_to(in_tmp)} --config {config.relative_to(in_tmp)}" in out
+    return csv_path, config
+
+
+def test_export_command(searched, capsys):
+    csv_path, config = searched
+    assert main(["export", str(csv_path), "--config", str(config), "--pick", "min:macs", "--out", "x", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "chosen: row #" in out and "the minimum macs among all 12 rows" in out
+    description = json.loads(Path("x/subnet.json").read_text())
+    rows = load_results(csv_path)
+    assert description["metrics"]["macs"] == min(p["macs"] for p in rows.points)
+    assert load_subnet("x/subnet.pt") is not None
+
+
+def test_export_refuses_results_of_another_super_network(searched, in_tmp, capsys):
+    _, config = searched
+    shutil.copy(W10_CSV, "w10.csv")
+    assert main(["export", "w10.csv", "--config", str(config), "--out", "x", "-q"]) == 2
+    assert "ofa_mbv3_digits" in capsys.readouterr().err
+    # the same genes, another super-network: its exact MACs give it away
+    other = yaml.safe_load(config.read_text())
+    other["nas"]["dynas"]["supernet"] = "ofa_mbv3_d234_e346_k357_w1.2"
+    Path("w12.yaml").write_text(yaml.safe_dump(other))
+    assert main(["export", "w10.csv", "--config", "w12.yaml", "--out", "x", "-q"]) == 2
+    assert "another super-network" in capsys.readouterr().err
+    assert not Path("x").exists()
