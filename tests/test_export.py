@@ -192,3 +192,25 @@ def test_export_refuses_results_of_another_super_network(searched, in_tmp, capsy
     assert main(["export", "w10.csv", "--config", "w12.yaml", "--out", "x", "-q"]) == 2
     assert "another super-network" in capsys.readouterr().err
     assert not Path("x").exists()
+
+
+@pytest.mark.parametrize("name", ["ofa_mbv3_d234_e346_k357_w1.0", "ofa_proxyless_d234_e346_k357_w1.3", "ofa_resnet50"])
+def test_the_ofa_families_export_with_batchnorm_recalibrated_on_the_data_set(name, tmp_path):
+    from tests.image_data import make_image_folder
+
+    config = NASConfig(approach="dynas")
+    config.dynas.supernet, config.dynas.metrics, config.dynas.pretrained = name, ["acc", "macs"], False
+    config.dynas.calibration_size, config.dynas.eval_batch_size = 4, 4
+    supernet = create_supernet(name)
+    smallest = supernet.encoding.vector_to_dict(np.zeros(supernet.encoding.n_genes, dtype=int))
+    with pytest.raises(ConfigError, match="nas.dynas.dataset_path"):  # BatchNorm needs data to be usable
+        standalone_subnet(config, smallest, supernet=supernet)
+    config.dynas.dataset_path = str(make_image_folder(tmp_path / "images", n_classes=2, n_train=4, n_val=1))
+    module = standalone_subnet(config, smallest, supernet=supernet)
+    bn = next(m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert not torch.equal(bn.running_var, torch.ones_like(bn.running_var))  # statistics of the images
+    files = save_subnet(module, supernet, smallest, tmp_path / "out")
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(load_subnet(files["weights"])(x), module(x))
+        assert torch.allclose(torch.jit.load(str(files["torchscript"]))(x), module(x), atol=1e-4)
