@@ -169,7 +169,13 @@ def test_shared_csv_loads_as_earlier_results(in_tmp, dynas_config):
     agent = NAS(c)
     result = agent.search()  # 554 rows already >= num_evals: nothing to measure, no dataset needed
     assert len(result) == 50
-    assert len(agent.search_results) == len({r[0] for r in read_rows(in_tmp / "earlier.csv")})
+    rows = read_rows(in_tmp / "earlier.csv")
+    supernet = agent.supernet
+    networks = supernet.canonical(
+        np.stack([supernet.encoding.dict_to_vector(supernet.parse_record(r[0])) for r in rows])
+    )
+    assert len(rows) == 554 and len(agent.search_results) == len({tuple(v) for v in networks}) == 515  # one per network
+    assert len((in_tmp / "earlier.csv").read_text().splitlines()) == 1 + 554  # the file keeps every row
     front = agent.find_best_model_archs()
     accs = [agent.search_results[arch_key(s)]["accuracy_top1"] for s in front]
     assert max(accs) == max(m["accuracy_top1"] for m in agent.search_results.values())

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-
 # The ``nas.dynas`` keys that say how sub-networks are measured. A super-network declares the ones its measurement
 # reads (`SuperNetwork.measurement_settings`); one that is set but not read is a warning, never silently ignored.
 MEASUREMENT_KEYS = (

@@ -12,7 +12,7 @@ import numpy as np
 from neural_nas.supernets.encoding import Encoding
 
 
-def _gene_slice(encoding: Encoding, param: str) -> slice:
+def gene_slice(encoding: Encoding, param: str) -> slice:
     """Columns of ``param`` in an index vector."""
     start = 0
     for name, spec in encoding.params.items():
@@ -28,7 +28,7 @@ def _onehot(indices: np.ndarray, n_choices: int) -> np.ndarray:
     return hot.reshape(len(indices), -1).astype(np.float32)
 
 
-def _active_blocks(
+def active_blocks(
     encoding: Encoding, vectors: np.ndarray, depth_param: str, block_params: tuple[str, ...], blocks_per_stage: int
 ) -> np.ndarray:
     """Boolean (rows, blocks): block ``b`` of stage ``s`` is active when its position in the stage is below depth[s]."""
@@ -44,7 +44,7 @@ def _active_blocks(
                 f"block parameter {name!r} must have {spec['count']} stages x {blocks_per_stage} = "
                 f"{n_blocks} genes in {encoding!r}"
             )
-    depth = np.asarray(spec["vars"])[vectors[:, _gene_slice(encoding, depth_param)]]
+    depth = np.asarray(spec["vars"])[vectors[:, gene_slice(encoding, depth_param)]]
     position = np.arange(n_blocks) % blocks_per_stage
     return position[None, :] < np.repeat(depth, blocks_per_stage, axis=1)
 
@@ -64,12 +64,12 @@ def active_block_onehot(
     """
     vectors = np.asarray(vectors, dtype=np.int64)
     rows = np.atleast_2d(vectors)
-    active = _active_blocks(encoding, rows, depth_param, block_params, blocks_per_stage)
+    active = active_blocks(encoding, rows, depth_param, block_params, blocks_per_stage)
     parts = []
     for name in block_params:
         n_choices = len(encoding.params[name]["vars"])
-        parts.append(_onehot(rows[:, _gene_slice(encoding, name)], n_choices) * np.repeat(active, n_choices, axis=1))
-    parts.append(_onehot(rows[:, _gene_slice(encoding, depth_param)], len(encoding.params[depth_param]["vars"])))
+        parts.append(_onehot(rows[:, gene_slice(encoding, name)], n_choices) * np.repeat(active, n_choices, axis=1))
+    parts.append(_onehot(rows[:, gene_slice(encoding, depth_param)], len(encoding.params[depth_param]["vars"])))
     out = np.concatenate(parts, axis=1)
     return out[0] if vectors.ndim == 1 else out
 
@@ -95,7 +95,7 @@ def active_block_features(
     """
     vectors = np.asarray(vectors, dtype=np.int64)
     rows = np.atleast_2d(vectors)
-    active = _active_blocks(encoding, rows, depth_param, block_params, blocks_per_stage)
+    active = active_blocks(encoding, rows, depth_param, block_params, blocks_per_stage)
     parts = [
         active_block_onehot(
             encoding, rows, depth_param=depth_param, block_params=block_params, blocks_per_stage=blocks_per_stage
@@ -103,7 +103,7 @@ def active_block_features(
     ]
     for name in (*block_params, depth_param):
         choices = np.asarray(encoding.params[name]["vars"], dtype=np.float32)
-        values = choices[rows[:, _gene_slice(encoding, name)]] / np.abs(choices).max()
+        values = choices[rows[:, gene_slice(encoding, name)]] / np.abs(choices).max()
         parts.append(value_weight * (values if name == depth_param else values * active))
     out = np.concatenate(parts, axis=1)
     return out[0] if vectors.ndim == 1 else out

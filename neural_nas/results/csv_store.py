@@ -85,12 +85,15 @@ class CsvStore:
                         "the file holds results of another super-network; point nas.dynas.results_csv_path elsewhere",
                     )
         added = incomplete = 0
+        # Each row under its network's canonical encoding: rows written under other inactive genes (before encodings
+        # were canonical, or by the reference) stay in the file and count once per network.
+        canonical = self.supernet.canonical(vectors)
         for i, row in enumerate(rows):
             metrics = {**{k: float(v[i]) for k, v in exact.items()}, **row.metrics}
             if any(m not in metrics for m in study.metric_names):
                 incomplete += 1  # e.g. latency never measured in that file: not a result for this search
                 continue
-            added += study.add_trial(row.subnet, metrics)
+            added += study.add_trial(self.supernet.encoding.vector_to_dict(canonical[i]), metrics)
         logger.info(
             "resuming from %s: %d earlier sub-networks%s",
             self.path,
@@ -110,7 +113,9 @@ class CsvStore:
                 subnet = self.supernet.parse_record(record["arch"])
             except ConfigError as err:
                 raise ResultsFileError(where, record["arch"], err.allowed, err.hint) from err
-            failed += study.add_failure(subnet)
+            encoding = self.supernet.encoding
+            canonical = self.supernet.canonical(encoding.dict_to_vector(subnet))[0]
+            failed += study.add_failure(encoding.vector_to_dict(canonical))
         log_failures_replayed(failed, self.failures.path)
 
     def record_latency_setup(self, setup: Mapping[str, Any], results_before: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -96,6 +97,17 @@ class SuperNetwork:
     def exact_metrics(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
         """``{metric: values}`` (one value per row) for each of the ``exact_metric_names``."""
         return {}
+
+    def canonical(self, vectors: np.ndarray) -> np.ndarray:
+        """The canonical form of each row: one encoding per distinct network (the default: every encoding is one).
+
+        Super-networks whose inactive genes change nothing (the blocks beyond a stage's depth) set those genes to
+        their first choice, so that a search measures each network once and records it under one encoding."""
+        return np.array(vectors, dtype=np.int64, ndmin=2)
+
+    def n_networks(self) -> int:
+        """How many distinct networks the search space holds (distinct canonical forms)."""
+        return math.prod(int(c) for c in self.encoding.cardinalities)
 
     def subnet_record(self, subnet: Mapping[str, Any]) -> dict:
         """The ``Sub-network`` column of the results CSV for an encoded sub-network dict."""

@@ -58,6 +58,22 @@ class OFAMBConvSuperNetwork(OFASuperNetwork):
             self.encoding, vectors, depth_param="d", block_params=("ks", "e"), blocks_per_stage=self.blocks_per_stage
         )
 
+    def canonical(self, vectors: np.ndarray) -> np.ndarray:
+        """The ``ks``/``e`` genes of blocks beyond their stage's depth (never run) set to their first choice."""
+        from neural_nas.predictors.features import active_blocks, gene_slice
+
+        out = np.array(vectors, dtype=np.int64, ndmin=2)  # a copy
+        inactive = ~active_blocks(self.encoding, out, "d", ("ks", "e"), self.blocks_per_stage)
+        for name in ("ks", "e"):
+            out[:, gene_slice(self.encoding, name)][inactive] = 0
+        return out
+
+    def n_networks(self) -> int:
+        """Per stage, each depth ``d`` gives (kernel x expansion choices) ** d distinct block settings."""
+        per_block = len(self.encoding.params["ks"]["vars"]) * len(self.encoding.params["e"]["vars"])
+        per_stage = sum(per_block**d for d in self.encoding.params["d"]["vars"])
+        return per_stage ** self.encoding.params["d"]["count"]
+
     def subnet_record(self, subnet: dict) -> dict:
         plain = super().subnet_record(subnet)
         # The DyNAS-T column: {'wid': None, 'ks': [...], 'e': [...], 'd': [...], 'r': [224]}.

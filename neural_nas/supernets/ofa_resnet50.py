@@ -73,6 +73,27 @@ class OFAResNet50(OFASuperNetwork):
     def subnet_record(self, subnet: dict) -> dict:
         return {**super().subnet_record(subnet), "r": [self.image_size]}
 
+    def canonical(self, vectors: np.ndarray) -> np.ndarray:
+        """``e`` of the blocks a stage's depth drops set to its first choice, and ``d[0]`` to 0 unless it keeps the
+        stem's residual block (0 and 1 give the same network)."""
+        t = self.tables()
+        out = np.array(vectors, dtype=np.int64, ndmin=2)  # a copy
+        d = self._values(out, "d")
+        inactive = t.position[None, :] >= t.stage_len[None, :] - t.max_depth + d[:, 1 + t.stage]
+        self._genes(out, "e")[inactive] = 0
+        out[:, 0] = np.where(d[:, 0] == t.max_depth, out[:, 0], 0)  # d is the first gene
+        return out
+
+    def n_networks(self) -> int:
+        t = self.tables()
+        n_e, n_w = len(self.encoding.params["e"]["vars"]), len(self.encoding.params["w"]["vars"])
+        depths = self.encoding.params["d"]["vars"]
+        total = 2 * n_w ** self.encoding.params["w"]["count"]  # the stem's block: kept (d[0] = 2) or not
+        for stage in range(self.encoding.params["d"]["count"] - 1):  # d[1:]: one depth per stage
+            length = int(t.stage_len[t.stage == stage][0])
+            total *= sum(n_e ** (length - t.max_depth + d) for d in depths)
+        return total
+
     def _subnet_kwargs(self, subnet: dict) -> dict[str, list]:
         return {"d": list(subnet["d"]), "e": list(subnet["e"]), "w": list(subnet["w"])}
 

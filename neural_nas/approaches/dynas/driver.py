@@ -1,6 +1,7 @@
 """The Dynamic NAS driver: the `SearchState` a tactic runs on, over the search's `Study`.
 
-Data flows one way: the tactic proposes vectors -> the driver drops those measured already -> the `Executor`
+Data flows one way: the tactic proposes vectors -> the driver takes their canonical forms (one encoding per network:
+`SuperNetwork.canonical`) and drops those measured already -> the `Executor`
 measures them (here or across ranks) -> each outcome goes to the study and the results store, on disk before the
 next round starts.
 """
@@ -8,7 +9,6 @@ next round starts.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,10 @@ class Driver:
 
     def unmeasured(self, vectors: np.ndarray) -> np.ndarray:
         seen, keep = set(), []
-        for row in np.asarray(vectors, dtype=np.int64):
+        # Canonical forms: an encoding of a network measured under other (inactive) genes is that network.
+        for row in self.settings.supernet.canonical(
+            np.asarray(vectors, dtype=np.int64).reshape(-1, self.encoding.n_genes)
+        ):
             key = tuple(int(v) for v in row)
             if key not in seen and not self.study.is_done(self._subnet(row)):
                 seen.add(key)
@@ -77,7 +80,7 @@ class Driver:
         return np.array(keep, dtype=np.int64).reshape(-1, self.encoding.n_genes)
 
     def n_unmeasured(self) -> int:
-        return math.prod(int(c) for c in self.encoding.cardinalities) - self.study.spent()
+        return self.settings.supernet.n_networks() - self.study.spent()
 
     def random_unmeasured(self, n: int) -> np.ndarray:
         n = min(n, self.n_unmeasured())
@@ -109,7 +112,8 @@ class Driver:
         def lookup(name: str) -> Any:
             def values(vectors: np.ndarray) -> np.ndarray:
                 # A failed (or unmeasured) sub-network scores the study's failure value: never preferred.
-                return np.array([self.study.metrics_of(self._subnet(v))[name] for v in vectors], dtype=float)
+                canonical = self.settings.supernet.canonical(vectors)
+                return np.array([self.study.metrics_of(self._subnet(v))[name] for v in canonical], dtype=float)
 
             return values
 

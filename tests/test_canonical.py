@@ -1,0 +1,118 @@
+"""Each network is measured at most once per search (issue 14): a super-network declares the canonical form of its
+encodings, the driver measures and records canonical forms only, and a file written before resumes mapped to them."""
+
+import csv
+import itertools
+
+import numpy as np
+import pytest
+
+from neural_nas import NAS
+from neural_nas.supernets import Encoding, create_supernet, supernet_registry
+from neural_nas.supernets.ofa_mbv3 import OFAMBConvSuperNetwork
+from tests.synthetic_supernet import Synthetic, genes
+
+SUPERNETS = [
+    "ofa_mbv3_digits",
+    "ofa_mbv3_d234_e346_k357_w1.0",
+    "ofa_proxyless_d234_e346_k357_w1.3",
+    "ofa_resnet50",
+]
+
+
+@pytest.mark.parametrize("name", SUPERNETS)
+def test_the_canonical_form_is_the_same_network(name):
+    supernet = create_supernet(name)
+    vectors = supernet.encoding.random_vectors(500, 0)
+    canonical = supernet.canonical(vectors)
+    assert (supernet.canonical(canonical) == canonical).all()  # idempotent
+    exact, again = supernet.exact_metrics(vectors), supernet.exact_metrics(canonical)
+    assert all((exact[m] == again[m]).all() for m in exact)  # the same network: the same MACs and parameters
+    assert (canonical != vectors).any(axis=1).mean() > 0.5  # most random encodings have inactive genes
+    # every encoding that differs from a canonical form only where it is normalised maps back to it
+    replacement = supernet.encoding.random_vectors(500, 1)
+    if name == "ofa_resnet50":
+        replacement[:, 0] %= 2  # d[0]: 0 and 1 are one network (no stem block), 2 another
+    other = supernet.canonical(np.where(canonical == vectors, vectors, replacement))
+    assert (other == canonical).all()
+
+
+class TinyMBConv(OFAMBConvSuperNetwork):
+    """The MobileNetV3 gene layout at a size that can be enumerated: 2 stages of 2 blocks."""
+
+    encoding = Encoding(
+        {"ks": {"count": 4, "vars": [3, 5]}, "e": {"count": 4, "vars": [3, 4]}, "d": {"count": 2, "vars": [1, 2]}}
+    )
+
+
+def test_the_count_of_distinct_networks_matches_an_enumeration():
+    supernet = TinyMBConv()
+    every = np.array(list(itertools.product(*(range(c) for c in supernet.encoding.cardinalities))))
+    assert len({tuple(v) for v in supernet.canonical(every)}) == supernet.n_networks() == (4 + 16) ** 2
+
+
+class WithInactiveGenes(Synthetic):
+    """Genes ``b`` count only where ``a`` is not 0 (as blocks beyond a stage's depth): 3 + 9... distinct networks."""
+
+    name = "synthetic_inactive"
+    encoding = genes(2)
+    calls: list = []
+
+    def canonical(self, vectors):
+        out = np.array(vectors, dtype=np.int64, ndmin=2)
+        b = out[:, 2:]
+        b[out[:, :2] == 0] = 0
+        return out
+
+    def n_networks(self):
+        return (1 + 3 * 3) ** 2  # per position: a = 0 (b inactive), or a in 1..3 with b in 3 choices
+
+    def measure(self, subnet, metrics):
+        assert self.canonical(self.encoding.dict_to_vector(subnet)).tolist() == [
+            self.encoding.dict_to_vector(subnet).tolist()
+        ]
+        return super().measure(subnet, metrics)
+
+
+def csv_networks(path):
+    with open(path, newline="") as f:
+        return [row["Sub-network"] for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
+def test_a_search_measures_each_network_once_and_records_its_canonical_form(in_tmp, dynas_config, tactic):
+    supernet_registry.register("synthetic_inactive", WithInactiveGenes)
+    WithInactiveGenes.calls = []
+    c = dynas_config("synthetic_inactive", num_evals=100, search_tactic=tactic, inner_evals=200)
+    agent = NAS(c)
+    agent.search()
+    # the whole space is 100 networks (not 16 x 9 = 144 encodings): none measured twice; linas and random measure
+    # all of it (the evolutionary baseline stops once its population has converged)
+    measured = len(agent.study)
+    assert len(WithInactiveGenes.calls) == len(set(WithInactiveGenes.calls)) == measured
+    assert measured == 100 if tactic != "evolutionary" else 20 <= measured <= 100
+    rows = csv_networks(in_tmp / "dynas_results.csv")
+    assert len(rows) == len(set(rows)) == measured
+
+
+def test_a_file_written_before_resumes_mapped_to_canonical_forms(in_tmp, dynas_config):
+    supernet_registry.register("synthetic_inactive", WithInactiveGenes)
+    supernet = WithInactiveGenes()
+    # an earlier file: three encodings of one network (a = [0, 0]: b never counts), one of another
+    earlier = [{"a": [0, 0], "b": [1, 1]}, {"a": [0, 0], "b": [2, 3]}, {"a": [0, 0], "b": [3, 2]}]
+    earlier.append({"a": [1, 0], "b": [2, 3]})
+    lines = ["Sub-network,Date,Top-1 Acc (%),MACs"]
+    for s in earlier:
+        m = Synthetic.measure(
+            supernet,
+            supernet.encoding.vector_to_dict(supernet.canonical(supernet.encoding.dict_to_vector(s))[0]),
+            ["accuracy_top1", "macs"],
+        )
+        lines.append(f'"{s}",t,{m["accuracy_top1"]},{m["macs"]}')
+    (in_tmp / "earlier.csv").write_text("\n".join(lines) + "\n")
+    WithInactiveGenes.calls = []
+    agent = NAS(dynas_config("synthetic_inactive", num_evals=10, results_csv_path="earlier.csv", inner_evals=200))
+    agent.search()
+    assert len(csv_networks(in_tmp / "earlier.csv")) == 4 + 8  # the old rows stay; 2 networks count toward 10
+    assert len(agent.study) == 10 and len(WithInactiveGenes.calls) == 8
+    assert {"a": [0, 0], "b": [1, 1]} in [t.arch for t in agent.study.trials]  # the canonical form of the first 3
