@@ -116,3 +116,52 @@ def test_a_file_written_before_resumes_mapped_to_canonical_forms(in_tmp, dynas_c
     assert len(csv_networks(in_tmp / "earlier.csv")) == 4 + 8  # the old rows stay; 2 networks count toward 10
     assert len(agent.study) == 10 and len(WithInactiveGenes.calls) == 8
     assert {"a": [0, 0], "b": [1, 1]} in [t.arch for t in agent.study.trials]  # the canonical form of the first 3
+
+
+# -- small spaces are searched exactly on the predictors -------------------------------------------------------------
+def test_spread_best_takes_whole_fronts_then_spreads_the_last_one():
+    from neural_nas.evolution.tactics import spread_best
+
+    front = np.array([[i, 10 - i] for i in range(11)], dtype=float)  # 11 mutually non-dominated points
+    dominated = front + 1
+    objectives = np.concatenate([dominated[:3], front])
+    picked = spread_best(objectives, 5)
+    assert len(set(picked.tolist())) == 5 and set(picked.tolist()) <= set(range(3, 14))
+    assert {3, 13} <= set(picked.tolist())  # both ends of the front
+    assert sorted(spread_best(objectives, 13).tolist())[-11:] == list(range(3, 14))
+
+
+class ExactSmallSpace(Synthetic):
+    """5 genes of 9 choices (59,049 sub-networks) whose two metrics are exact: predictions are the truth."""
+
+    name = "exact_small_space"
+    encoding = Encoding({"g": {"count": 5, "vars": list(range(9))}})
+    metrics = ("accuracy_top1", "macs")
+    exact_metric_names = ("accuracy_top1", "macs")
+    calls: list = []
+
+    def exact_metrics(self, vectors):
+        v = np.atleast_2d(vectors).astype(float)
+        return {"accuracy_top1": 50 + 10 * np.sqrt(v @ np.arange(1, 6)), "macs": 1e6 + (v**2).sum(axis=1) * 1e4}
+
+    def measure(self, subnet, metrics):
+        type(self).calls.append(tuple(subnet["g"]))
+        return {m: float(x[0]) for m, x in self.exact_metrics(self.encoding.dict_to_vector(subnet)).items()}
+
+
+def test_linas_measures_the_predicted_front_of_a_small_space(in_tmp, dynas_config):
+    supernet_registry.register("exact_small_space", ExactSmallSpace)
+    ExactSmallSpace.calls = []
+    NAS(dynas_config("exact_small_space", num_evals=30, population=10, initial_population=20)).search()
+    assert len(ExactSmallSpace.calls) == 30
+    every = np.array(list(itertools.product(range(9), repeat=5)))
+    measured_first = {tuple(v) for v in ExactSmallSpace.calls[:20]}
+    unmeasured = every[[tuple(v) not in measured_first for v in every.tolist()]]
+    exact = ExactSmallSpace().exact_metrics(unmeasured)
+    # the true front of the unmeasured networks (accuracy up, MACs down), by a sweep in order of MACs
+    order = np.lexsort((-exact["accuracy_top1"], exact["macs"]))
+    best = np.maximum.accumulate(exact["accuracy_top1"][order])
+    on_front = order[np.r_[True, exact["accuracy_top1"][order][1:] > best[:-1]]]
+    front = {(exact["accuracy_top1"][i], exact["macs"][i]) for i in on_front}  # networks of equal metrics tie
+    last = ExactSmallSpace().exact_metrics(np.array(ExactSmallSpace.calls[20:]))
+    assert set(zip(last["accuracy_top1"], last["macs"])) <= front  # the last population: on the true front

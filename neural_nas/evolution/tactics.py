@@ -3,6 +3,8 @@
 - ``linas``: measure ``initial_population`` random sub-networks (default: 20, at most one population), then loop: fit
   predictors on every measurement, run the evolutionary algorithm on the predictors (exact metrics stay exact) from a
   first population that is half the best measured sub-networks, measure the best unmeasured sub-networks it found.
+  A search space of at most ``EXHAUSTIVE_LIMIT`` encodings is searched exactly instead: every unmeasured network is
+  predicted and the predicted front is measured.
 - ``evolutionary``: the same algorithm, measuring every individual for real (the baseline LINAS must beat).
 - ``random``: uniformly random sub-networks (the other baseline).
 
@@ -45,6 +47,49 @@ MEASURED_SHARE = 0.5
 MAX_STALLED_GENERATIONS = 20
 
 
+# Search spaces of at most this many encodings are searched exhaustively on the predictors: every unmeasured network
+# is predicted and the predicted front measured, in milliseconds, where the evolutionary search would spend its time
+# re-drawing duplicates (the loop's cost on both paths: benchmarks/RESULTS.md, 'Search overhead').
+EXHAUSTIVE_LIMIT = 200_000
+
+
+def crowding_distance(objectives: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of each row within its set: the normalised gap between its neighbours along each
+    objective, summed (the extremes of any objective: infinite)."""
+    n, m = objectives.shape
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for k in range(m):
+        order = np.argsort(objectives[:, k], kind="stable")
+        values = objectives[order, k]
+        span = values[-1] - values[0]
+        gaps = np.zeros(n)
+        gaps[1:-1] = (values[2:] - values[:-2]) / (span if span > 0 else 1.0)
+        gaps[[0, -1]] = np.inf
+        distance[order] += gaps
+    return distance
+
+
+def spread_best(objectives: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` rows as NSGA-II's survival picks them: whole fronts by non-dominated rank (all objectives
+    minimised), then of the front that does not fit whole the least crowded points, so the measured population covers
+    the trade-off."""
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    objectives = np.atleast_2d(objectives)
+    chosen: list[int] = []
+    for front in NonDominatedSorting().do(objectives, n_stop_if_ranked=n):
+        front = np.asarray(front)
+        if len(chosen) + len(front) <= n:
+            chosen += front.tolist()
+            continue
+        least_crowded = np.argsort(-crowding_distance(objectives[front]), kind="stable")
+        chosen += front[least_crowded[: n - len(chosen)]].tolist()
+        break
+    return np.asarray(chosen, dtype=np.int64)
+
+
 def best_first(vectors: np.ndarray, objectives: np.ndarray) -> np.ndarray:
     """Rows ordered by non-dominated rank (all objectives minimised); ties keep their order."""
     from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
@@ -75,6 +120,10 @@ class SearchState(Protocol):
 
     def n_unmeasured(self) -> int:
         """Sub-networks of the search space not measured (nor recorded as failed) yet."""
+
+    def all_unmeasured(self, limit: int) -> np.ndarray | None:
+        """Every network not measured yet (canonical forms) if the search space has at most ``limit`` encodings; else
+        None."""
 
     def random_unmeasured(self, n: int) -> np.ndarray:
         """Up to ``n`` distinct random vectors that are not measured yet (fewer only if the space runs out)."""
@@ -115,6 +164,8 @@ def linas(state: SearchState) -> None:
             batch = state.random_unmeasured(want)
         elif (problem := state.predicted_problem()) is None:  # too few measurements to fit: the random first ones
             batch = state.random_unmeasured(min(state.initial_population - state.n_measured(), state.remaining()))
+        elif (every := state.all_unmeasured(EXHAUSTIVE_LIMIT)) is not None:  # small: predict all, measure the best
+            batch = every[spread_best(problem.evaluate(every, return_values_of=["F"]), want)]
         else:
             inner_population = max(state.population, MIN_INNER_POPULATION)
             seed = state.new_seed()

@@ -9,6 +9,7 @@ next round starts.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,16 @@ class Driver:
 
     def n_unmeasured(self) -> int:
         return self.settings.supernet.n_networks() - self.study.spent()
+
+    def all_unmeasured(self, limit: int) -> np.ndarray | None:
+        if math.prod(int(c) for c in self.encoding.cardinalities) > limit:
+            return None
+        axes = [np.arange(int(c)) for c in self.encoding.cardinalities]
+        every = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.encoding.n_genes)
+        networks = np.unique(self.settings.supernet.canonical(every), axis=0)
+        done = {tuple(self.encoding.dict_to_vector(a).tolist()) for a in [t.arch for t in self.study.trials]}
+        done |= {tuple(self.encoding.dict_to_vector(a).tolist()) for a in self.study.failures}
+        return networks[[tuple(row) not in done for row in networks.tolist()]].reshape(-1, self.encoding.n_genes)
 
     def random_unmeasured(self, n: int) -> np.ndarray:
         n = min(n, self.n_unmeasured())
