@@ -8,6 +8,10 @@ the genes; the shared files' re-measurement noise). An MLP rather than the libra
 in-loop predictors must learn a function that is not of their own form (the `Predictor` fits the rows best, 5-fold
 tau 0.970 vs 0.948 for the MLP, which would flatter the predictor-in-the-loop search). `surrogate_cv_quality` gives
 its own 5-fold fit quality.
+
+The same pieces serve the other super-networks' benchmarks (``bert_sst2.py``, ``transformer_lt.py``): `MLPSurrogate`
+(any features, any metric), `reference_rows` / `dedup` of a reference results file, `compare_predictors` and
+`compare_tactics` (the predictor and sample-efficiency tables).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,11 +50,22 @@ def load_rows(data: Path = DATA, metric: str = "Top-1 Acc (%)") -> tuple[np.ndar
     return np.array(vectors, dtype=np.int64), np.array(values)
 
 
-def dedup(vectors: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One row per distinct sub-network, re-measurements averaged."""
-    unique, inverse = np.unique(vectors, axis=0, return_inverse=True)
+def dedup(vectors: np.ndarray, values: np.ndarray, key: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One row per distinct sub-network, re-measurements averaged. ``key(vectors)``: what makes two rows the same
+    sub-network (default: the genes; a super-network's ``features`` ignore the genes of layers that do not run)."""
+    _, first, inverse = np.unique(
+        vectors if key is None else key(vectors), axis=0, return_index=True, return_inverse=True
+    )
     inverse = inverse.ravel()
-    return unique, np.bincount(inverse, values) / np.bincount(inverse)
+    return vectors[first], np.bincount(inverse, values) / np.bincount(inverse)
+
+
+def reference_rows(supernet: Any, path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(index vectors, ``column`` values) of a reference results file's rows, in file order."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    vectors = [supernet.encoding.dict_to_vector(ast.literal_eval(r["Sub-network"])) for r in rows]
+    return np.array(vectors, dtype=np.int64), np.array([float(r[column]) for r in rows])
 
 
 def features(vectors: np.ndarray) -> np.ndarray:
@@ -59,36 +74,57 @@ def features(vectors: np.ndarray) -> np.ndarray:
     return active_block_features(MBCONV_ENCODING, np.atleast_2d(vectors))
 
 
-class SurrogateAccuracy:
-    """Top-1 of any sub-network: a seeded MLP on active-block features plus a fixed per-sub-network noise."""
+def fixed_noise(keys: np.ndarray, std: float) -> np.ndarray:
+    """One offset per row of ``keys``, seeded by the row's bytes: the same sub-network always gets the same one."""
+    out = []
+    for row in keys:
+        seed = int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+        out.append(np.random.default_rng(seed).normal(0.0, std))
+    return np.array(out)
 
-    def __init__(self, seed: int = 0, noise_std: float = NOISE_STD, max_iter: int = 2000) -> None:
-        self.seed, self.noise_std, self.max_iter = seed, noise_std, max_iter
 
-    def fit(self, vectors: np.ndarray, top1: np.ndarray) -> SurrogateAccuracy:
+class MLPSurrogate:
+    """A metric of any sub-network: a seeded MLP on ``features(vectors)`` plus `fixed_noise` keyed on
+    ``noise_key(vectors)`` (default: the features as bytes). Fitted and evaluated on one BLAS thread."""
+
+    def __init__(
+        self,
+        features: Callable[[np.ndarray], np.ndarray],
+        seed: int = 0,
+        noise_std: float = NOISE_STD,
+        max_iter: int = 2000,
+        noise_key: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self.features, self.seed, self.noise_std, self.max_iter = features, seed, noise_std, max_iter
+        self.noise_key = noise_key or (lambda vectors: self.features(vectors).astype(np.uint8))
+
+    def fit(self, vectors: np.ndarray, values: np.ndarray) -> MLPSurrogate:
         from sklearn.neural_network import MLPRegressor
         from threadpoolctl import threadpool_limits
 
-        self.mean_, self.scale_ = float(top1.mean()), float(top1.std())
+        self.mean_, self.scale_ = float(values.mean()), float(values.std())
         self.model_ = MLPRegressor(hidden_layer_sizes=(64,), alpha=1e-2, max_iter=self.max_iter, random_state=self.seed)
         with threadpool_limits(1):
-            self.model_.fit(features(vectors), (top1 - self.mean_) / self.scale_)
+            self.model_.fit(self.features(vectors), (values - self.mean_) / self.scale_)
         return self
 
     def noise(self, vectors: np.ndarray) -> np.ndarray:
         """Deterministic: the same sub-network always gets the same offset."""
-        out = []
-        for row in np.atleast_2d(vectors).astype(np.int64):
-            seed = int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
-            out.append(np.random.default_rng(seed).normal(0.0, self.noise_std))
-        return np.array(out)
+        return fixed_noise(self.noise_key(vectors), self.noise_std)
 
     def predict(self, vectors: np.ndarray) -> np.ndarray:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):
-            smooth = self.model_.predict(features(vectors)) * self.scale_ + self.mean_
+            smooth = self.model_.predict(self.features(vectors)) * self.scale_ + self.mean_
         return smooth + (self.noise(vectors) if self.noise_std > 0 else 0.0)
+
+
+class SurrogateAccuracy(MLPSurrogate):
+    """Top-1 of any sub-network: a seeded MLP on active-block features plus a fixed per-sub-network noise."""
+
+    def __init__(self, seed: int = 0, noise_std: float = NOISE_STD, max_iter: int = 2000) -> None:
+        super().__init__(features, seed, noise_std, max_iter, lambda vectors: np.atleast_2d(vectors).astype(np.int64))
 
 
 def surrogate_cv_quality(vectors: np.ndarray, top1: np.ndarray, folds: int = 5, seed: int = 0) -> dict[str, float]:
@@ -179,3 +215,90 @@ def hypervolume_curve(points: np.ndarray, reference: Sequence[float]) -> np.ndar
         else:
             curve[k] = curve[k - 1]
     return curve
+
+
+def compare_predictors(supernet: Any, vectors: np.ndarray, values: np.ndarray, n_train: Sequence[int]) -> None:
+    """Print Kendall tau and MAPE on the held-out distinct rows, training on the first N rows (the file's order):
+    `Predictor` on the super-network's features, on the plain one-hot (ablation), `ReferencePredictor` (baseline)."""
+    import time
+
+    from neural_nas.predictors import Predictor, ReferencePredictor, quality
+
+    key = supernet.features
+    contenders = [
+        ("Predictor, active-layer features", lambda: Predictor(seed=0), supernet.features),
+        ("Predictor, plain one-hot (ablation)", lambda: Predictor(seed=0), supernet.encoding.onehot),
+        ("ReferencePredictor, active-layer (baseline)", ReferencePredictor, supernet.features),
+    ]
+    print(f"{len(values)} rows, {len(dedup(vectors, values, key)[1])} distinct sub-networks")
+    print(f"{'predictor':44s} {'N':>5s} {'fit s':>6s} {'held out':>8s} {'tau':>6s} {'MAPE %':>7s}")
+    for n in n_train:
+        train_x, train_y = dedup(vectors[:n], values[:n], key)
+        seen = {row.tobytes() for row in key(train_x)}
+        rest = np.array([row.tobytes() not in seen for row in key(vectors)])
+        test_x, test_y = dedup(vectors[rest], values[rest], key)
+        for name, make, features_of in contenders:
+            estimator = make()
+            start = time.perf_counter()
+            estimator.fit(features_of(train_x), train_y)
+            fit_s = time.perf_counter() - start
+            q = quality(test_y, estimator.predict(features_of(test_x)))
+            print(f"{name:44s} {n:5d} {fit_s:6.2f} {len(test_y):8d} {q['kendall_tau']:6.3f} {q['mape']:7.3f}")
+
+
+def compare_tactics(
+    supernet: str,
+    objective: str,
+    reference: Sequence[float],
+    *,
+    tactics: Sequence[str],
+    seeds: int,
+    ns: Sequence[int],
+    population: int,
+    inner_evals: int,
+) -> None:
+    """Search ``supernet`` (objective (max) vs GMACs (min)) with each tactic and seed for 4 max(N) measurements; print
+    the median hypervolume from ``reference`` after k measurements, and the measurements each tactic needs to reach
+    random search's median hypervolume at 4N (as ``sample_efficiency.py``)."""
+    import tempfile
+    import time
+
+    from sample_efficiency import fmt_needed, needed
+
+    from neural_nas import NAS, NASConfig
+
+    budget = 4 * max(ns)
+    curves: dict[str, list[np.ndarray]] = {t: [] for t in tactics}
+    times: dict[str, list[float]] = {t: [] for t in tactics}
+    with tempfile.TemporaryDirectory() as tmp:
+        for tactic in tactics:
+            for seed in range(seeds):
+                config = NASConfig(approach="dynas", search_algorithm="nsga2")
+                config.nas.search.seed = seed
+                d = config.dynas
+                d.supernet, d.metrics, d.population, d.num_evals = supernet, [objective, "macs"], population, budget
+                d.search_tactic, d.inner_evals = tactic, inner_evals
+                d.results_csv_path = str(Path(tmp) / f"{tactic}_s{seed}_n{budget}.csv")
+                start = time.perf_counter()
+                agent = NAS(config)
+                agent.search()
+                times[tactic].append(time.perf_counter() - start)
+                points = np.array([(m[objective], m["macs"] / 1e9) for m in agent.search_results.values()])
+                curves[tactic].append(hypervolume_curve(points, reference))
+                print(f"  {tactic:12s} seed {seed}: {len(points)} measured in {times[tactic][-1]:.1f} s", flush=True)
+    print(
+        f"\n{supernet}: {objective} vs GMACs, population {population}, inner_evals {inner_evals}, {seeds} seeds; "
+        f"HV reference point {tuple(reference)}"
+    )
+    checkpoints = sorted({50, 100, 200, budget, *ns} & set(range(1, budget + 1)))
+    print(f"{'tactic':12s} " + " ".join(f"{f'HV@{c}':>10s}" for c in checkpoints) + f" {'s/run':>7s}")
+    for t in tactics:
+        cells = [f"{np.median([cv[c - 1] for cv in curves[t]]):.4f}" for c in checkpoints]
+        print(f"{t:12s} " + " ".join(f"{c:>10s}" for c in cells) + f" {np.median(times[t]):7.1f}")
+    if "random" in curves:
+        print("\nmeasurements needed to reach random search's median HV at 4N (median [range] over seeds):")
+        print(f"{'N':>5s} {'target HV':>10s} " + " ".join(f"{t:>22s}" for t in tactics))
+        for n in ns:
+            target = float(np.median([cv[4 * n - 1] for cv in curves["random"]]))
+            need = {t: [needed(cv, target) for cv in curves[t]] for t in tactics}
+            print(f"{n:5d} {target:10.4f} " + " ".join(f"{fmt_needed(need[t], budget):>22s}" for t in tactics))

@@ -17,6 +17,9 @@ SUPERNETS = [
     "ofa_mbv3_d234_e346_k357_w1.0",
     "ofa_proxyless_d234_e346_k357_w1.3",
     "ofa_resnet50",
+    "transformer_lt_wmt_en_de",
+    "bert_base_sst2",
+    "inc_quantization_ofa_resnet50",
 ]
 
 
@@ -31,7 +34,7 @@ def test_the_canonical_form_is_the_same_network(name):
     assert (canonical != vectors).any(axis=1).mean() > 0.5  # most random encodings have inactive genes
     # every encoding that differs from a canonical form only where it is normalised maps back to it
     replacement = supernet.encoding.random_vectors(500, 1)
-    if name == "ofa_resnet50":
+    if name in ("ofa_resnet50", "inc_quantization_ofa_resnet50"):
         replacement[:, 0] %= 2  # d[0]: 0 and 1 are one network (no stem block), 2 another
     other = supernet.canonical(np.where(canonical == vectors, vectors, replacement))
     assert (other == canonical).all()
@@ -116,6 +119,31 @@ def test_a_file_written_before_resumes_mapped_to_canonical_forms(in_tmp, dynas_c
     assert len(csv_networks(in_tmp / "earlier.csv")) == 4 + 8  # the old rows stay; 2 networks count toward 10
     assert len(agent.study) == 10 and len(WithInactiveGenes.calls) == 8
     assert {"a": [0, 0], "b": [1, 1]} in [t.arch for t in agent.study.trials]  # the canonical form of the first 3
+
+
+@pytest.mark.parametrize(
+    ("name", "csv_name", "rows", "networks"),
+    [
+        ("ofa_mbv3_d234_e346_k357_w1.2", "results_mbnv3w1p2_macs.csv", 500, 461),
+        ("bert_base_sst2", "results_bertbase_sst2_macs.csv", 2000, 1457),
+        ("transformer_lt_wmt_en_de", "results_transformerlt_macs.csv", 500, 498),
+    ],
+)
+def test_the_reference_measured_one_network_under_several_encodings(name, csv_name, rows, networks):
+    """In the reference's own runs, rows that are one network (by the canonical form) carry one measured value."""
+    from collections import defaultdict
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "data" / "inc_dynas_notebook_results" / csv_name
+    supernet = create_supernet(name)
+    with open(path, newline="") as f:
+        table = [row for row in csv.reader(f) if row][1:]  # the w1.2 file starts with a blank line
+    vectors = np.stack([supernet.encoding.dict_to_vector(supernet.parse_record(r[0])) for r in table])
+    groups = defaultdict(set)
+    for row, vector in zip(table, supernet.canonical(vectors)):
+        groups[tuple(vector)].add(row[-1])  # the accuracy column (SST-2 accuracy, BLEU)
+    assert len(table) == rows and len(groups) == networks
+    assert all(len(values) == 1 for values in groups.values())
 
 
 # -- small spaces are searched exactly on the predictors -------------------------------------------------------------

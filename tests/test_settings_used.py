@@ -78,3 +78,12 @@ def test_worker_counts_are_capped_to_the_machine(caplog, extra):
     noted = [r.getMessage() for r in caplog.records if "num_workers" in r.getMessage()]
     assert bool(noted) == (extra > 0)
     assert cap_workers(0, "k") == 0
+
+
+@pytest.mark.parametrize(("supernet", "warned"), [("inc_quantization_ofa_resnet50", False), ("ofa_resnet50", True)])
+def test_the_quantization_calibration_key_is_read_by_the_quantization_super_network_only(
+    caplog, dynas_config, supernet, warned
+):
+    caplog.set_level("WARNING", logger="neural_nas")
+    NAS(dynas_config(supernet, metrics=("params",), mp_calibration_samples=50))
+    assert any("mp_calibration_samples has no effect" in m for m in warnings_of(caplog)) == warned

@@ -126,12 +126,24 @@ KEYS: tuple[Key, ...] = (
     Key("nas.dynas.population", _int_ge(10), 50, "Sub-networks measured per loop."),
     Key("nas.dynas.num_evals", _int_ge(1), 100000, "Measurements in all, earlier (resumed) rows included."),
     Key("nas.dynas.results_csv_path", _opt_str, None, "Results CSV; an existing file resumes the search."),
-    Key("nas.dynas.dataset_path", _opt_str, None, "ImageFolder root with `train/` and `val/` (needed for accuracy)."),
+    Key(
+        "nas.dynas.dataset_path",
+        _opt_str,
+        None,
+        "Data set root (needed for accuracy): an ImageFolder with `train/` and `val/`; for `bert_base_sst2` the GLUE "
+        "SST-2 folder with `dev.tsv` (and `vocab.txt`); for `transformer_lt_wmt_en_de` the fairseq data-bin folder "
+        "(`dict.en.txt`, `dict.de.txt`, `test.en-de.{en,de}.{bin,idx}`).",
+    ),
     Key(
         "nas.dynas.supernet_ckpt_path", _opt_str, None, "Super-network weights file; unset -> the cache, then download."
     ),
     Key("nas.dynas.batch_size", _int_ge(1), 64, "Latency measurement batch size."),
-    Key("nas.dynas.eval_batch_size", _int_ge(1), 64, "Accuracy evaluation batch size."),
+    Key(
+        "nas.dynas.eval_batch_size",
+        _int_ge(1),
+        64,
+        "Accuracy evaluation batch size (for BLEU, sentences per batch: its BLEU is the mean of the batches').",
+    ),
     Key("nas.dynas.num_workers", Interval(int, 0, None, "left"), 20, "Data-loader worker processes."),
     Key(
         "nas.dynas.distributed",
@@ -180,6 +192,14 @@ KEYS: tuple[Key, ...] = (
         _int_ge(1),
         2000,
         "Images of `train/` used to recalibrate BatchNorm statistics before each accuracy measurement.",
+    ),
+    Key(
+        "nas.dynas.mp_calibration_samples",
+        _int_ge(1),
+        100,
+        "Quantization super-networks (`inc_quantization_ofa_resnet50`): training images that calibrate the int8 "
+        "activation ranges of each sub-network (the reference's name and default); the first ones of the "
+        "`calibration_size` BatchNorm images, so at most `calibration_size`.",
     ),
     Key("nas.dynas.latency_warmup", Interval(int, 0, None, "left"), 10, "Untimed forward passes before timing."),
     Key("nas.dynas.latency_steps", _int_ge(1), 50, "Timed forward passes; latency is their mean (ms per batch)."),

@@ -37,6 +37,15 @@ logger = logging.getLogger("neural_nas")
 _LAYOUT = "a folder with train/ and val/ sub-folders in ImageFolder layout (<split>/<class>/<image>)"
 
 
+def seeded_subset(n: int, fraction: float, seed: int | np.random.Generator) -> np.ndarray:
+    """Sorted indices of a fixed random ``fraction`` of ``n`` examples (``test_fraction``; at least one; all of them
+    at 1.0), drawn from ``seed`` only."""
+    if fraction >= 1:
+        return np.arange(n)
+    size = max(1, round(fraction * n))
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor]) -> None:
     """Set every BatchNorm's running statistics to the plain average over ``batches``; leaves the model in eval mode.
 
@@ -161,9 +170,7 @@ class AccuracyEvaluator:
         picked = np.sort(calib_rng.choice(len(train), size=min(self.calibration_size, len(train)), replace=False))
         aug_seeds = calib_rng.integers(0, 2**63, size=len(picked)) if self.calib_augment else [None] * len(picked)
         calib = [(*train[i], None if s is None else int(s)) for i, s in zip(picked, aug_seeds)]
-        if self.test_fraction < 1:
-            n = max(1, round(self.test_fraction * len(val)))
-            val = [val[i] for i in np.sort(val_rng.choice(len(val), size=n, replace=False))]
+        val = [val[i] for i in seeded_subset(len(val), self.test_fraction, val_rng)]
         val_samples = [(path, label, None) for path, label in val]
 
         budget = self.cache_budget_mb * 2**20
@@ -222,6 +229,22 @@ class AccuracyEvaluator:
         """Recalibrate ``model``'s BatchNorm statistics in place on the calibration images."""
         with self._placed(model):
             recalibrate_bn(model, (self._normalize(x) for x, _ in self._calib))
+
+    def calibration_images(self, limit: int) -> Iterator[torch.Tensor]:
+        """Normalised batches of the first ``limit`` calibration images (e.g. to calibrate a quantized model)."""
+        self.prepare()
+        left = limit
+        for x, _ in self._calib:
+            if left <= 0:
+                return
+            yield self._normalize(x[:left])
+            left -= len(x)
+
+    @property
+    def n_calibration(self) -> int:
+        """Number of calibration images (``calibration_size``, or fewer if ``train/`` has fewer)."""
+        self.prepare()
+        return len(self._calib)
 
     def validate(self, model: nn.Module) -> float:
         """Top-1 in percent on the validation images, without touching BatchNorm statistics."""

@@ -1,8 +1,14 @@
-"""``latency``: mean and standard deviation of the time for one forward pass of a batch, after warm-up."""
+"""``latency``: mean and standard deviation of the time for one forward pass of a batch, after warm-up.
+
+`timings_ms` / `time_calls` time any call (a text or translation super-network's forward passes); `measure_latency`
+times an image classifier on a random image batch with them.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +21,31 @@ def _sync(device: torch.device) -> None:
     # CUDA kernels run asynchronously: without a sync the timer would only measure the launch.
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timings_ms(fn: Callable[[], Any], *, warmup: int, steps: int, device: str | torch.device) -> np.ndarray:
+    """Milliseconds of each of ``steps`` calls of ``fn()``, after ``warmup`` untimed ones (allocator, kernel
+    selection, caches), in inference mode; each timed call ends when ``device`` has finished its work."""
+    Interval(int, 0, None, "left").validate("warmup", warmup)
+    Interval(int, 1, None, "left").validate("steps", steps)
+    device = torch.device(device)
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+        _sync(device)
+        for _ in range(steps):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return np.asarray(times) * 1000.0
+
+
+def time_calls(fn: Callable[[], Any], *, warmup: int, steps: int, device: str | torch.device) -> tuple[float, float]:
+    """``(mean, std)`` milliseconds of a call of ``fn()`` (`timings_ms`)."""
+    times = timings_ms(fn, warmup=warmup, steps=steps, device=device)
+    return float(times.mean()), float(times.std())
 
 
 def measure_latency(
@@ -43,15 +74,4 @@ def measure_latency(
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, 3, image_size, image_size, generator=generator).to(device)
     model.to(device).eval()
-    times = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model(x)
-        _sync(device)
-        for _ in range(steps):
-            start = time.perf_counter()
-            model(x)
-            _sync(device)
-            times.append(time.perf_counter() - start)
-    times_ms = np.asarray(times) * 1000.0
-    return float(times_ms.mean()), float(times_ms.std())
+    return time_calls(lambda: model(x), warmup=warmup, steps=steps, device=device)

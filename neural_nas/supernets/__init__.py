@@ -4,7 +4,15 @@ Importing this package registers the built-ins without importing torch or ofa (t
 ``create_supernet(name)`` gives a fresh instance; ``supernet_registry.names()`` lists what is registered.
 """
 
-from neural_nas.supernets import ofa_digits, ofa_mbv3, ofa_proxyless, ofa_resnet50  # noqa: F401  (registers built-ins)
+from neural_nas.supernets import (  # noqa: F401  (built-ins)
+    ofa_digits,
+    ofa_mbv3,
+    ofa_proxyless,
+    ofa_resnet50,
+    ofa_resnet50_quant,
+    text,
+    translation,
+)
 from neural_nas.supernets._base import CANONICAL_METRICS, SuperNetwork, create_supernet, supernet_registry
 from neural_nas.supernets.encoding import Encoding
 
