@@ -23,6 +23,7 @@ import yaml
 
 from neural_nas import NAS, NASConfig
 from neural_nas.cli import DEFAULT_SEARCH, main
+from tests.test_builtin_train_eval import cnn  # the digits CNN of the YAML train/eval tests
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -100,14 +101,6 @@ def tiny_model(arch):
 def tiny_metrics(model):
     n = sum(p.numel() for p in model.parameters())
     return {"accuracy": 1 - 1 / n, "params": n}
-
-
-def cnn(arch):
-    layers, ch = [], 1
-    for _ in range(arch["depth"]):
-        layers += [torch.nn.Conv2d(ch, arch["channels"], 3, padding=1), torch.nn.ReLU()]
-        ch = arch["channels"]
-    return torch.nn.Sequential(*layers, torch.nn.Flatten(), torch.nn.Linear(ch * 64, 10))
 
 
 def basic_agent(algorithm=None, max_trials=3):

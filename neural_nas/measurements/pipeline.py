@@ -17,6 +17,36 @@ from neural_nas.measurements.context import MeasureContext
 logger = logging.getLogger("neural_nas")
 
 
+def accuracy_evaluator(supernet: Any, ctx: MeasureContext, why: str, device: str | None = None) -> Any:
+    """The `AccuracyEvaluator` of ``nas.dynas.dataset_path`` with the configured sizes, its images listed (a bad data
+    set fails here); ``why`` completes the error when ``dataset_path`` is not set."""
+    from neural_nas.measurements.accuracy import AccuracyEvaluator
+
+    d = ctx.conf
+    if d.dataset_path is None:
+        raise ConfigError(
+            "nas.dynas.dataset_path", None, f"an ImageFolder root with train/ and val/ sub-folders ({why})"
+        )
+    evaluator = AccuracyEvaluator(
+        d.dataset_path,
+        calibration_size=d.calibration_size,
+        eval_batch_size=d.eval_batch_size,
+        num_workers=cap_workers(d.num_workers, "nas.dynas.num_workers"),
+        test_fraction=d.test_fraction,
+        image_size=supernet.image_size,
+        device=device or ctx.device,
+        seed=ctx.seed,
+    )
+    evaluator.prepare()
+    return evaluator
+
+
+def exact_values(supernet: Any, subnet: Mapping[str, Any]) -> dict[str, float]:
+    """The super-network's exact metrics of one sub-network: measured first, for free, by every measurer."""
+    vector = supernet.encoding.dict_to_vector(subnet)
+    return {name: float(values[0]) for name, values in supernet.exact_metrics(vector[None, :]).items()}
+
+
 def image_classification_measurer(supernet: Any, ctx: MeasureContext) -> SubnetMeasurer:
     """The default `SuperNetwork.measurer`: top-1 on ``dataset_path`` (ImageFolder), latency on image batches.
 
@@ -24,25 +54,7 @@ def image_classification_measurer(supernet: Any, ctx: MeasureContext) -> SubnetM
     d = ctx.conf
     evaluator = None
     if "accuracy_top1" in ctx.metrics:
-        from neural_nas.measurements.accuracy import AccuracyEvaluator
-
-        if d.dataset_path is None:
-            raise ConfigError(
-                "nas.dynas.dataset_path",
-                None,
-                "an ImageFolder root with train/ and val/ sub-folders (top-1 accuracy must be measured)",
-            )
-        evaluator = AccuracyEvaluator(
-            d.dataset_path,
-            calibration_size=d.calibration_size,
-            eval_batch_size=d.eval_batch_size,
-            num_workers=cap_workers(d.num_workers, "nas.dynas.num_workers"),
-            test_fraction=d.test_fraction,
-            image_size=supernet.image_size,
-            device=ctx.device,
-            seed=ctx.seed,
-        )
-        evaluator.prepare()
+        evaluator = accuracy_evaluator(supernet, ctx, "top-1 accuracy must be measured")
     return SubnetMeasurer(
         supernet,
         ctx.metrics,
@@ -59,28 +71,8 @@ def image_classification_standalone(supernet: Any, subnet: Mapping[str, Any], ct
     the ``calibration_size`` training images of ``dataset_path`` (as before its accuracy is measured)."""
     module = supernet.active_subnet(subnet)
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
-        from neural_nas.measurements.accuracy import AccuracyEvaluator
-
-        d = ctx.conf
-        if d.dataset_path is None:
-            raise ConfigError(
-                "nas.dynas.dataset_path",
-                None,
-                "an ImageFolder root with train/ and val/: its training images recalibrate the BatchNorm statistics "
-                "of the sub-network, without which its weights are not usable",
-            )
-        evaluator = AccuracyEvaluator(
-            d.dataset_path,
-            calibration_size=d.calibration_size,
-            eval_batch_size=d.eval_batch_size,
-            num_workers=cap_workers(d.num_workers, "nas.dynas.num_workers"),
-            test_fraction=d.test_fraction,
-            image_size=supernet.image_size,
-            device=ctx.device,
-            seed=ctx.seed,
-        )
-        evaluator.prepare()
-        evaluator.recalibrate(module)
+        why = "its training images recalibrate the sub-network's BatchNorm: without that its weights are unusable"
+        accuracy_evaluator(supernet, ctx, why).recalibrate(module)
     return module.eval()
 
 
@@ -116,8 +108,7 @@ class SubnetMeasurer:
             raise ValueError("accuracy_top1 needs an accuracy evaluator")
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
-        vector = self.supernet.encoding.dict_to_vector(subnet)
-        out = {name: float(values[0]) for name, values in self.supernet.exact_metrics(vector[None, :]).items()}
+        out = exact_values(self.supernet, subnet)
         missing = [m for m in self.metrics if m not in out]
         if not missing:
             return out

@@ -19,10 +19,9 @@ from typing import Any
 
 import torch
 
-from neural_nas._machine import cap_workers
 from neural_nas.errors import ConfigError, measuring
 from neural_nas.measurements.context import MeasureContext
-from neural_nas.measurements.pipeline import SubnetCode
+from neural_nas.measurements.pipeline import SubnetCode, accuracy_evaluator
 
 logger = logging.getLogger("neural_nas")
 
@@ -41,14 +40,6 @@ def quantized_measurer(supernet: Any, ctx: MeasureContext) -> QuantizedSubnetMea
         logger.warning("quantized sub-networks are measured on the CPU (int8 kernels), not on %s", ctx.device)
     evaluator = None
     if "accuracy_top1" in ctx.metrics:
-        from neural_nas.measurements.accuracy import AccuracyEvaluator
-
-        if d.dataset_path is None:
-            raise ConfigError(
-                "nas.dynas.dataset_path",
-                None,
-                "an ImageFolder root with train/ (BatchNorm and quantization calibration) and val/ (top-1)",
-            )
         if d.mp_calibration_samples > d.calibration_size:
             raise ConfigError(
                 "nas.dynas.mp_calibration_samples",
@@ -56,17 +47,8 @@ def quantized_measurer(supernet: Any, ctx: MeasureContext) -> QuantizedSubnetMea
                 f"at most nas.dynas.calibration_size ({d.calibration_size})",
                 "the quantization calibration images are the first of the BatchNorm calibration images",
             )
-        evaluator = AccuracyEvaluator(
-            d.dataset_path,
-            calibration_size=d.calibration_size,
-            eval_batch_size=d.eval_batch_size,
-            num_workers=cap_workers(d.num_workers, "nas.dynas.num_workers"),
-            test_fraction=d.test_fraction,
-            image_size=supernet.image_size,
-            device="cpu",
-            seed=ctx.seed,
-        )
-        evaluator.prepare()  # a missing train/ or val/, or one without images, fails here
+        why = "train/ calibrates BatchNorm and the quantization, val/ gives top-1"
+        evaluator = accuracy_evaluator(supernet, ctx, why, device="cpu")  # int8 kernels are CPU kernels
         if evaluator.n_calibration < d.mp_calibration_samples:
             logger.warning(
                 "only %d training images calibrate the quantization (nas.dynas.mp_calibration_samples is %d)",

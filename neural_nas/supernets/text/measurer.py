@@ -19,7 +19,7 @@ from neural_nas.config.constraints import Interval
 from neural_nas.errors import measuring
 from neural_nas.measurements.context import MeasureContext
 from neural_nas.measurements.latency import time_calls
-from neural_nas.measurements.pipeline import SubnetCode
+from neural_nas.measurements.pipeline import SubnetCode, exact_values
 from neural_nas.supernets._weights import cache_dir
 from neural_nas.supernets.text.sst2_data import load_dev_split
 
@@ -69,8 +69,7 @@ class TextClassificationMeasurer:
             )
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
-        vector = self.supernet.encoding.dict_to_vector(subnet)
-        out = {name: float(values[0]) for name, values in self.supernet.exact_metrics(vector[None, :]).items()}
+        out = exact_values(self.supernet, subnet)
         missing = [m for m in self.metrics if m not in out]
         if not missing:
             return out

@@ -16,7 +16,7 @@ import numpy as np
 
 from neural_nas.errors import ConfigError, measuring
 from neural_nas.measurements.context import MeasureContext
-from neural_nas.measurements.pipeline import SubnetCode
+from neural_nas.measurements.pipeline import SubnetCode, exact_values
 from neural_nas.supernets.translation.data import DATA_KEY, PAD, ParallelSplit, load_split
 
 logger = logging.getLogger("neural_nas")
@@ -182,8 +182,7 @@ class TranslationMeasurer:
             )
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
-        vector = self.supernet.encoding.dict_to_vector(subnet)
-        out = {name: float(values[0]) for name, values in self.supernet.exact_metrics(vector[None, :]).items()}
+        out = exact_values(self.supernet, subnet)
         missing = [m for m in self.metrics if m not in out]
         if not missing:
             return out
