@@ -157,9 +157,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         agent.search(res_save_path=res_save_path)
     written["results"] = agent.results_path(res_save_path)
     _report(load_results(agent), written, out, plots=not args.no_plots)
-    if str(written["results"]).endswith(".csv") and "config that ran" in written:
+    record = written.get("config that ran") or (out / "config.yaml" if (out / "config.yaml").is_file() else None)
+    if str(written["results"]).endswith(".csv") and record is not None:
         print(
-            f"\nexport a row: neural-nas export {written['results']} --config {written['config that ran']} "
+            f"\nexport a row: neural-nas export {written['results']} --config {record} "
             "--pick '#N' --out DIR   (or --pick knee, max:acc, min:macs; --where 'macs<=3e8')"
         )
     return 0
