@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neural_nas import NAS
-from neural_nas.supernets import Encoding, create_supernet, supernet_registry
+from neural_nas.supernets import Encoding, SuperNetwork, create_supernet, supernet_registry
 from neural_nas.supernets.ofa_mbv3 import OFAMBConvSuperNetwork
 from tests.synthetic_supernet import Synthetic, genes
 
@@ -193,3 +193,22 @@ def test_linas_measures_the_predicted_front_of_a_small_space(in_tmp, dynas_confi
     front = {(exact["accuracy_top1"][i], exact["macs"][i]) for i in on_front}  # networks of equal metrics tie
     last = ExactSmallSpace().exact_metrics(np.array(ExactSmallSpace.calls[20:]))
     assert set(zip(last["accuracy_top1"], last["macs"])) <= front  # the last population: on the true front
+
+
+def test_a_canonical_form_without_its_count_cannot_hang_the_search(in_tmp, dynas_config, caplog):
+    """A super-network that merges encodings but keeps the default `n_networks` (every encoding): the search measures
+    every network once, says what is wrong, and ends."""
+
+    class Undercounted(WithInactiveGenes):
+        name = "synthetic_undercounted"
+
+        def n_networks(self):
+            return SuperNetwork.n_networks(self)  # 144 encodings, 100 networks
+
+    supernet_registry.register("synthetic_undercounted", Undercounted)
+    Undercounted.calls = []
+    caplog.set_level("WARNING", logger="neural_nas")
+    agent = NAS(dynas_config("synthetic_undercounted", num_evals=144, search_tactic="random"))
+    agent.search()
+    assert len(agent.study) == len(set(Undercounted.calls)) == 100
+    assert any("n_networks() must count the merged networks" in r.getMessage() for r in caplog.records)

@@ -26,6 +26,9 @@ from neural_nas.results.store import ResultsStore
 
 logger = logging.getLogger("neural_nas")
 
+# Random draws in a row that may find no unmeasured network before the driver concludes there is none left.
+MAX_FRUITLESS_DRAWS = 50
+
 
 class Driver:
     """Implements `evolution.tactics.SearchState`. ``bar`` is a tqdm progress bar (or anything with its methods)."""
@@ -96,9 +99,20 @@ class Driver:
     def random_unmeasured(self, n: int) -> np.ndarray:
         n = min(n, self.n_unmeasured())
         out = np.empty((0, self.encoding.n_genes), dtype=np.int64)
-        while len(out) < n:
+        stalled = 0  # draws in a row that found nothing new: the space is used up (n_networks() counts too many)
+        while len(out) < n and stalled < MAX_FRUITLESS_DRAWS:
             draw = self.encoding.random_vectors(2 * (n - len(out)) + 8, self.rng)
-            out = self.unmeasured(np.concatenate([out, draw]))[:n]
+            more = self.unmeasured(np.concatenate([out, draw]))[:n]
+            stalled = stalled + 1 if len(more) == len(out) else 0
+            out = more
+        if len(out) < n:
+            logger.warning(
+                "%s: only %d unmeasured networks found of the %d that n_networks() leaves; if canonical() merges "
+                "encodings, n_networks() must count the merged networks",
+                self.settings.supernet.name,
+                len(out),
+                n,
+            )
         return out
 
     def predicted_problem(self) -> Any:
