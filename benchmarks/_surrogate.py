@@ -142,38 +142,40 @@ def surrogate_cv_quality(vectors: np.ndarray, top1: np.ndarray, folds: int = 5, 
     return {"kendall_tau": float(np.mean(taus)), "rmse": float(np.mean(rmses)), "folds": folds}
 
 
-@supernet_registry(SURROGATE)
-class SurrogateMobileNetV3(OFAMobileNetV3W10):
-    """``ofa_mbv3_d234_e346_k357_w1.0``'s genes and exact MACs/params; top-1 from `SurrogateAccuracy`.
+class SurrogateMeasured:
+    """Mixin for a real super-network class: its genes and exact metrics, and ``surrogate_metric`` predicted by the
+    fitted ``surrogate`` (a class attribute, set before searching) instead of measured. No torch model is involved."""
 
-    Set ``SurrogateMobileNetV3.accuracy`` (a fitted `SurrogateAccuracy`) before searching; `install_surrogate` does.
-    """
+    measures_itself = True  # measure() below gives every metric
+    surrogate_metric: ClassVar[str]
+    surrogate: ClassVar[Any] = None
+
+    def load(self, **kwargs: Any) -> None:
+        """Nothing to load: the weights are neither needed nor available offline."""
+
+    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
+        if type(self).surrogate is None:
+            raise RuntimeError(f"fit {type(self).__name__}.surrogate before searching the surrogate super-network")
+        vector = self.encoding.dict_to_vector(subnet)[None, :]  # type: ignore[attr-defined]
+        exact = {name: float(values[0]) for name, values in self.exact_metrics(vector).items()}  # type: ignore[attr-defined]
+        return {self.surrogate_metric: float(type(self).surrogate.predict(vector)[0]), **exact}
+
+
+@supernet_registry(SURROGATE)
+class SurrogateMobileNetV3(SurrogateMeasured, OFAMobileNetV3W10):
+    """``ofa_mbv3_d234_e346_k357_w1.0``'s genes and exact MACs/params; top-1 from `SurrogateAccuracy`
+    (`install_surrogate` sets it)."""
 
     name = SURROGATE
     metrics = ("accuracy_top1", "macs", "params")
-    measures_itself = True  # measure() below gives every metric
-    accuracy: ClassVar[SurrogateAccuracy | None] = None
-
-    def load(self, *, pretrained: bool, ckpt_path: str | None, device: str, download: bool = True) -> None:
-        """Nothing to load: no torch model is involved (the OFA weights are neither needed nor available offline)."""
-
-    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
-        if SurrogateMobileNetV3.accuracy is None:
-            raise RuntimeError("call install_surrogate() before searching the surrogate super-network")
-        vector = self.encoding.dict_to_vector(subnet)[None, :]
-        exact = self.exact_metrics(vector)
-        return {
-            "accuracy_top1": float(SurrogateMobileNetV3.accuracy.predict(vector)[0]),
-            "macs": float(exact["macs"][0]),
-            "params": float(exact["params"][0]),
-        }
+    surrogate_metric = "accuracy_top1"
 
 
 def install_surrogate(seed: int = 0, max_iter: int = 2000) -> tuple[SurrogateAccuracy, int]:
     """Fit the surrogate on all distinct shared rows and plug it in; returns it and the number of rows."""
     vectors, top1 = dedup(*load_rows())
-    SurrogateMobileNetV3.accuracy = SurrogateAccuracy(seed, max_iter=max_iter).fit(vectors, top1)
-    return SurrogateMobileNetV3.accuracy, len(top1)
+    SurrogateMobileNetV3.surrogate = SurrogateAccuracy(seed, max_iter=max_iter).fit(vectors, top1)
+    return SurrogateMobileNetV3.surrogate, len(top1)
 
 
 def hypervolume_2d(points: np.ndarray, reference: Sequence[float]) -> float:

@@ -31,16 +31,14 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _surrogate import MLPSurrogate, compare_predictors, compare_tactics, dedup, reference_rows  # noqa: E402
+from _surrogate import MLPSurrogate, SurrogateMeasured, compare_predictors, compare_tactics, dedup, reference_rows  # noqa: E402
 
 from neural_nas.supernets import create_supernet, supernet_registry  # noqa: E402
 from neural_nas.supernets.text import BertSST2SuperNetwork  # noqa: E402
@@ -149,26 +147,12 @@ def accuracy(args: argparse.Namespace) -> None:
     )
 
 
-class SurrogateBert(BertSST2SuperNetwork):
-    """bert_base_sst2's genes and exact MACs/params; accuracy from an `MLPSurrogate` (set ``accuracy``)."""
+class SurrogateBert(SurrogateMeasured, BertSST2SuperNetwork):
+    """bert_base_sst2's genes and exact MACs/params; accuracy from an `MLPSurrogate` (set ``surrogate``)."""
 
     name = SURROGATE
     metrics = ("accuracy_sst2", "macs", "params")
-    measures_itself = True
-    accuracy: ClassVar[MLPSurrogate | None] = None
-
-    def load(self, *, pretrained: bool, ckpt_path: str | None, device: str) -> None:
-        """Nothing to load: no torch model is involved."""
-
-    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
-        assert SurrogateBert.accuracy is not None
-        vector = self.encoding.dict_to_vector(subnet)[None, :]
-        exact = self.exact_metrics(vector)
-        return {
-            "accuracy_sst2": float(SurrogateBert.accuracy.predict(vector)[0]),
-            "macs": float(exact["macs"][0]),
-            "params": float(exact["params"][0]),
-        }
+    surrogate_metric = "accuracy_sst2"
 
 
 def search(args: argparse.Namespace) -> None:
@@ -176,7 +160,7 @@ def search(args: argparse.Namespace) -> None:
     features = create_supernet("bert_base_sst2").features
     rows = dedup(*load_rows(), features)
     start = time.perf_counter()
-    SurrogateBert.accuracy = MLPSurrogate(features, noise_std=NOISE_STD).fit(*rows)
+    SurrogateBert.surrogate = MLPSurrogate(features, noise_std=NOISE_STD).fit(*rows)
     print(f"surrogate fitted on {len(rows[1])} distinct rows in {time.perf_counter() - start:.1f} s")
     compare_tactics(
         SURROGATE,

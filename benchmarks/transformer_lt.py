@@ -24,16 +24,14 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _surrogate import MLPSurrogate, compare_predictors, compare_tactics, dedup, reference_rows  # noqa: E402
+from _surrogate import MLPSurrogate, SurrogateMeasured, compare_predictors, compare_tactics, dedup, reference_rows  # noqa: E402
 
 from neural_nas.supernets import create_supernet, supernet_registry  # noqa: E402
 from neural_nas.supernets.translation import TransformerLTSuperNetwork  # noqa: E402
@@ -89,33 +87,19 @@ def costs(args: argparse.Namespace) -> None:
         )
 
 
-class SurrogateTransformerLT(TransformerLTSuperNetwork):
-    """The real genes and exact MACs/params; BLEU from an `MLPSurrogate` (set ``bleu``)."""
+class SurrogateTransformerLT(SurrogateMeasured, TransformerLTSuperNetwork):
+    """The real genes and exact MACs/params; BLEU from an `MLPSurrogate` (set ``surrogate``)."""
 
     name = SURROGATE
     metrics = ("bleu", "macs", "params")
-    measures_itself = True
-    bleu: ClassVar[MLPSurrogate | None] = None
-
-    def load(self, *, pretrained: bool, ckpt_path: str | None, device: str) -> None:
-        """Nothing to load: no torch model is involved."""
-
-    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
-        assert SurrogateTransformerLT.bleu is not None
-        vector = self.encoding.dict_to_vector(subnet)[None, :]
-        exact = self.exact_metrics(vector)
-        return {
-            "bleu": float(SurrogateTransformerLT.bleu.predict(vector)[0]),
-            "macs": float(exact["macs"][0]),
-            "params": float(exact["params"][0]),
-        }
+    surrogate_metric = "bleu"
 
 
 def search(args: argparse.Namespace) -> None:
     supernet_registry.register(SURROGATE, SurrogateTransformerLT)
     features = create_supernet(NAME).features
     rows = dedup(*load_rows(), features)
-    SurrogateTransformerLT.bleu = MLPSurrogate(features, noise_std=NOISE_STD).fit(*rows)
+    SurrogateTransformerLT.surrogate = MLPSurrogate(features, noise_std=NOISE_STD).fit(*rows)
     print(f"surrogate fitted on {len(rows[1])} distinct rows")
     compare_tactics(
         SURROGATE,
