@@ -15,7 +15,7 @@ from neural_nas import NAS, NASConfig
 from neural_nas.errors import ConfigError
 from neural_nas.measurements.counting import count_macs_params
 from neural_nas.supernets import SuperNetwork, create_supernet, supernet_registry
-from neural_nas.supernets.ofa_digits import WEIGHTS_PATH, OFADigitsSuperNetwork, digits_split
+from neural_nas.supernets.ofa_digits import IMAGE_SIZE, WEIGHTS_PATH, OFADigitsSuperNetwork, digits_split
 
 NAME = "ofa_mbv3_digits"
 
@@ -42,12 +42,12 @@ def test_registered_with_mbv3_genes() -> None:
         "d": {"count": 4, "vars": [1, 2, 3]},
     }
     assert set(supernet.metrics) == {"accuracy_top1", "macs", "params", "latency"}
-    assert supernet.image_size == 32
+    assert supernet.image_size == IMAGE_SIZE == 16
     assert type(supernet).measure is not SuperNetwork.measure  # its data are built in
     vector = supernet.encoding.random_vectors(1, 0)[0]
     subnet = supernet.encoding.vector_to_dict(vector)
     record = supernet.subnet_record(subnet)
-    assert record["wid"] is None and record["r"] == [32]
+    assert record["wid"] is None and record["r"] == [IMAGE_SIZE]
     assert supernet.parse_record(str(record)) == subnet
     assert supernet.features(vector[None, :]).shape[0] == 1
 
@@ -88,8 +88,9 @@ def test_trade_off_between_smallest_and_largest(loaded: OFADigitsSuperNetwork) -
     smallest, largest = extremes(loaded)
     small = loaded.measure(smallest, ["accuracy_top1", "macs"])
     large = loaded.measure(largest, ["accuracy_top1", "macs"])
-    assert large["accuracy_top1"] >= small["accuracy_top1"] + 3.0
-    assert large["accuracy_top1"] >= 60.0  # a hard, distorted task; chance is 10 %
+    # capacity pays: the front a search finds spans a real range of top-1 (issue 14: at least 10 points)
+    assert large["accuracy_top1"] >= small["accuracy_top1"] + 10.0
+    assert large["accuracy_top1"] >= 85.0  # a distorted task; chance is 10 %
     assert large["macs"] >= 3 * small["macs"]
     assert large["params"] > small["params"]
 
@@ -102,7 +103,7 @@ def test_measurement_is_repeatable_and_exact(loaded: OFADigitsSuperNetwork) -> N
     assert set(metrics) <= set(first)
     assert first["accuracy_top1"] == second["accuracy_top1"]
     assert 0.0 <= first["accuracy_top1"] <= 100.0 and first["latency"] > 0
-    macs, params = count_macs_params(loaded.active_subnet(subnet), (1, 3, 32, 32))
+    macs, params = count_macs_params(loaded.active_subnet(subnet), (1, 3, IMAGE_SIZE, IMAGE_SIZE))
     assert (first["macs"], first["params"]) == (macs, params)
     # Only exact metrics asked for: no model needed.
     assert create_supernet(NAME).measure(subnet, ["macs"]) == {"macs": macs, "params": params}
@@ -113,7 +114,9 @@ def test_exact_metrics_match_counting(loaded: OFADigitsSuperNetwork) -> None:
     vectors = np.vstack([np.zeros(enc.n_genes, dtype=np.int64), enc.random_vectors(3, 1), enc.cardinalities - 1])
     exact = loaded.exact_metrics(vectors)
     for i, vector in enumerate(vectors):
-        macs, params = count_macs_params(loaded.active_subnet(enc.vector_to_dict(vector)), (1, 3, 32, 32))
+        macs, params = count_macs_params(
+            loaded.active_subnet(enc.vector_to_dict(vector)), (1, 3, IMAGE_SIZE, IMAGE_SIZE)
+        )
         assert (exact["macs"][i], exact["params"][i]) == (macs, params)
 
 
@@ -166,4 +169,4 @@ def test_small_search_runs_without_dataset_path(in_tmp: Path) -> None:
         rows = list(csv.DictReader(f))
     assert len(rows) == 20
     assert all(float(r["Top-1 Acc (%)"]) > 0 and float(r["MACs"]) > 0 for r in rows)
-    assert all("'r': [32]" in r["Sub-network"] for r in rows)
+    assert all(f"'r': [{IMAGE_SIZE}]" in r["Sub-network"] for r in rows)
