@@ -214,7 +214,7 @@ def reduced_main_job() -> None:
 def after_search_commands(b: Block) -> None:
     reduced_main_job()
     assert run_commands(b.code) == []
-    assert json.loads(Path("my_subnet/subnet.json").read_text())["metrics"]["macs"] <= 1.5e6
+    assert json.loads(Path("my_subnet/subnet.json").read_text())["metrics"]["macs"] <= 0.5e6
 
 
 def after_search_python(b: Block) -> None:
@@ -246,7 +246,7 @@ HERE: dict[tuple[str, str], Callable] = {
         "cores (benchmarks/RESULTS.md)",
     ): getting_started_commands,
     ("docs/results.md", "import ast"): results_pandas,
-    ("docs/after_search.md", 'neural-nas front neural_nas_results/dynas_results.csv --where "macs<=1.5e6"'): (
+    ("docs/after_search.md", 'neural-nas front neural_nas_results/dynas_results.csv --where "macs<=0.5e6"'): (
         after_search_commands
     ),
     ("docs/after_search.md", "from neural_nas.config import load_yaml"): after_search_python,
