@@ -1,7 +1,7 @@
 """How the search overhead of one Dynamic NAS loop scales with the population and with the measurements so far.
 
 Same loop as `search_overhead.py` (our configuration: `Predictor` on active-block features for top-1, exact MACs,
-NSGA-II on the predictors, picking the unmeasured best), on the distinct shared DyNAS-T rows:
+the numpy NSGA-II on the predictors, picking the unmeasured best), on the distinct shared DyNAS-T rows:
 
 - vs population (10, 50, 200) at ``--fixed-rows`` measured rows; the inner search runs with a population of at least
   50 (`MIN_INNER_POPULATION`), so population 10 searches like 50;

@@ -76,22 +76,34 @@ def test_sample_efficiency_smoke(tmp_path, monkeypatch, surrogate, plt):
     assert summary["needed"][("evolutionary", 10)]["evolutionary"] <= 20
 
 
-def test_search_overhead_smoke():
+def test_search_overhead_smoke(surrogate):
     import search_overhead
 
-    results = search_overhead.main(["--rows", "30", "--inner-evals", "200", "--repeats", "1", "--population", "10"])
-    kinds = ("ours", "reference", "reference, 1 BLAS thread")
-    for kind in kinds:
-        check_loop_times(results[kind]["times"], population=10)
-    assert results["speedup"] == pytest.approx(
-        results["reference"]["times"]["total"] / results["ours"]["times"]["total"]
+    results = search_overhead.main(
+        ["--rows", "30", "--inner-evals", "200", "--repeats", "1", "--population", "10", "--small-seeds", "1"]
+        + ["--small-reference-seeds", "0", "--small-budget", "30", "--hv-seeds", "1", "--hv-budget", "20"]
     )
-    assert results["ours"]["quality"]["macs"] == pytest.approx({"kendall_tau": 1.0, "mape": 0.0})  # exact tables
-    # the reference fitted with one BLAS thread is the same model: only its time may differ
-    for metric, quality in results["reference"]["quality"].items():
-        assert results["reference, 1 BLAS thread"]["quality"][metric] == pytest.approx(quality)
+    ofa = results["ofa"][30]
+    kinds = ("ours", "ours, tuning reused", "reference", "reference, 1 BLAS thread")
     for kind in kinds:
-        assert 0.5 < results[kind]["quality"]["accuracy_top1"]["kendall_tau"] <= 1.0  # ranks far better than chance
+        check_loop_times(ofa[kind]["times"], population=10)
+    assert ofa["speedup"] == pytest.approx(ofa["reference"]["times"]["total"] / ofa["ours"]["times"]["total"])
+    tune, reuse = ofa["ours"]["times"]["total"], ofa["ours, tuning reused"]["times"]["total"]
+    assert min(tune, reuse) <= ofa["mean per loop"] <= max(tune, reuse)  # a mix of loops that tune and that do not
+    assert ofa["ours"]["quality"]["macs"] == pytest.approx({"kendall_tau": 1.0, "mape": 0.0})  # exact tables
+    # the reference fitted with one BLAS thread is the same model: only its time may differ
+    for metric, quality in ofa["reference"]["quality"].items():
+        assert ofa["reference, 1 BLAS thread"]["quality"][metric] == pytest.approx(quality)
+    for kind in kinds:
+        assert 0.5 < ofa[kind]["quality"]["accuracy_top1"]["kendall_tau"] <= 1.0  # ranks far better than chance
+    # the 59,049-network space: whole searches, overhead a part of the wall time, a front found
+    for kind in ("ours", "ours, tuned every loop"):
+        small = results["small"][kind]
+        assert 0 < small["overhead per loop"] * 2 <= small["wall"] and small["hypervolume"] > 0  # 2 loops of 10
+    # hypervolume per measurement of the loop now and before: curves over the 20 measurements, never falling
+    for tactic in ("linas", "linas-before"):
+        curve = results["hv"][tactic]["curve"]
+        assert len(curve) == 20 and curve[-1] > 0 and np.all(np.diff(curve) >= -1e-9)
 
 
 def test_scaling_smoke():

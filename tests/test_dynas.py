@@ -334,17 +334,16 @@ def test_initial_population_sets_when_predictors_take_over(
 
 def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch, dynas_config):
     """Half of the inner search's first population is the measured sub-networks, best first; the rest is random."""
-    import pymoo.optimize
-
+    import neural_nas.evolution.numpy_nsga2 as numpy_nsga2
     from neural_nas.evolution.tactics import MIN_INNER_POPULATION, best_first
 
-    starts, real_minimize = [], pymoo.optimize.minimize
+    starts, real_nsga2 = [], numpy_nsga2.nsga2
 
-    def recording(problem, algorithm, *args, **kwargs):
-        starts.append(np.asarray(algorithm.initialization.sampling, dtype=np.int64))
-        return real_minimize(problem, algorithm, *args, **kwargs)
+    def recording(objectives, cardinalities, first, *args, **kwargs):
+        starts.append(np.asarray(first, dtype=np.int64))
+        return real_nsga2(objectives, cardinalities, first, *args, **kwargs)
 
-    monkeypatch.setattr(pymoo.optimize, "minimize", recording)  # linas imports it when it runs
+    monkeypatch.setattr(numpy_nsga2, "nsga2", recording)  # nsga2's inner search imports it when it runs
     agent = NAS(
         dynas_config("synthetic_for_tests", ("acc", "macs"), population=10, num_evals=20, initial_population=10)
     )

@@ -2,6 +2,9 @@
 
 Reference operators: integer random sampling, SBX crossover (p 0.9, eta 15), polynomial mutation (p 0.02, eta 20),
 rounding repair, duplicates eliminated.
+
+``nsga2`` also has an ``inner_search``: the same recipe in numpy (`evolution.numpy_nsga2`), which the ``linas``
+tactic runs on its predictors; pymoo's runs where every individual is measured (the ``evolutionary`` tactic).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ class AlgorithmSpec:
     # rows) or None for integer random sampling.
     make: Callable[[int, int, Any], Any]
     default: bool = False
+    # (problem, first population, evaluations, numpy Generator) -> (final population, its minimised objectives): a
+    # search on whole arrays that ``linas`` runs on its predictors instead of the pymoo algorithm (None: pymoo's).
+    inner_search: Callable[[Any, np.ndarray, int, np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -62,6 +68,14 @@ def _ref_dirs(population: int, seed: int) -> Any:
 
     # As many well-spread directions as the population (3 objectives).
     return get_reference_directions("energy", 3, population, seed=seed)
+
+
+def _numpy_nsga2(
+    problem: Any, first: np.ndarray, evaluations: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    from neural_nas.evolution.numpy_nsga2 import nsga2
+
+    return nsga2(problem.minimised, np.asarray(problem.xu) + 1, first, evaluations, rng)
 
 
 def _ga(population: int, seed: int, sampling: Any) -> Any:
@@ -124,7 +138,7 @@ def _moead(population: int, seed: int, sampling: Any) -> Any:
 for _spec in [
     AlgorithmSpec("ga", 1, _ga, default=True),
     AlgorithmSpec("cmaes", 1, _cmaes),
-    AlgorithmSpec("nsga2", 2, _nsga2, default=True),
+    AlgorithmSpec("nsga2", 2, _nsga2, default=True, inner_search=_numpy_nsga2),
     AlgorithmSpec("age", 2, _age),
     AlgorithmSpec("unsga3", 3, _unsga3, default=True),
     AlgorithmSpec("ctaea", 3, _ctaea),

@@ -30,6 +30,10 @@ class SubnetProblem(Problem):
     def as_indices(self, x: np.ndarray) -> np.ndarray:
         return np.clip(np.rint(np.atleast_2d(x)), self.xl, self.xu).astype(np.int64)
 
+    def minimised(self, vectors: np.ndarray) -> np.ndarray:
+        """Objective values (rows: vectors, columns: objectives) with signs flipped so that all are minimised."""
+        vectors = self.as_indices(vectors)
+        return np.column_stack([np.asarray(f(vectors), dtype=float) for f in self.objectives]) * self.signs
+
     def _evaluate(self, x: np.ndarray, out: dict, *args, **kwargs) -> None:
-        vectors = self.as_indices(x)
-        out["F"] = np.column_stack([np.asarray(f(vectors), dtype=float) for f in self.objectives]) * self.signs
+        out["F"] = self.minimised(x)

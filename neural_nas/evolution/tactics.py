@@ -3,6 +3,7 @@
 - ``linas``: measure ``initial_population`` random sub-networks (default: 20, at most one population), then loop: fit
   predictors on every measurement, run the evolutionary algorithm on the predictors (exact metrics stay exact) from a
   first population that is half the best measured sub-networks, measure the best unmeasured sub-networks it found.
+  An algorithm with an ``inner_search`` (``nsga2``: `evolution.numpy_nsga2`) runs that instead of its pymoo form.
   A search space of at most ``EXHAUSTIVE_LIMIT`` encodings is searched exactly instead: every unmeasured network is
   predicted and the predicted front is measured.
 - ``evolutionary``: the same algorithm, measuring every individual for real (the baseline LINAS must beat).
@@ -21,6 +22,7 @@ import numpy as np
 
 from neural_nas._registry import Registry
 from neural_nas.evolution.algorithms import AlgorithmSpec
+from neural_nas.evolution.numpy_nsga2 import crowding_distance
 from neural_nas.evolution.problem import SubnetProblem
 
 logger = logging.getLogger("neural_nas")
@@ -51,24 +53,6 @@ MAX_STALLED_GENERATIONS = 20
 # is predicted and the predicted front measured, in milliseconds, where the evolutionary search would spend its time
 # re-drawing duplicates (the loop's cost on both paths: benchmarks/RESULTS.md, 'Search overhead').
 EXHAUSTIVE_LIMIT = 200_000
-
-
-def crowding_distance(objectives: np.ndarray) -> np.ndarray:
-    """NSGA-II's crowding distance of each row within its set: the normalised gap between its neighbours along each
-    objective, summed (the extremes of any objective: infinite)."""
-    n, m = objectives.shape
-    distance = np.zeros(n)
-    if n <= 2:
-        return np.full(n, np.inf)
-    for k in range(m):
-        order = np.argsort(objectives[:, k], kind="stable")
-        values = objectives[order, k]
-        span = values[-1] - values[0]
-        gaps = np.zeros(n)
-        gaps[1:-1] = (values[2:] - values[:-2]) / (span if span > 0 else 1.0)
-        gaps[[0, -1]] = np.inf
-        distance[order] += gaps
-    return distance
 
 
 def spread_best(objectives: np.ndarray, n: int) -> np.ndarray:
@@ -171,9 +155,16 @@ def linas(state: SearchState) -> None:
             seed = state.new_seed()
             best = state.best_measured(int(MEASURED_SHARE * inner_population))
             first = np.concatenate([best, state.random_unmeasured(inner_population - len(best))])
-            algorithm = state.algorithm.build(inner_population, seed, sampling=first)
-            result = minimize(problem, algorithm, ("n_eval", state.inner_evals), seed=state.new_seed(), verbose=False)
-            batch = state.unmeasured(best_first(problem.as_indices(result.pop.get("X")), result.pop.get("F")))[:want]
+            if state.algorithm.inner_search is not None:  # on arrays: no per-individual bookkeeping
+                rng = np.random.default_rng([seed, state.new_seed()])
+                found, values = state.algorithm.inner_search(problem, first, state.inner_evals, rng)
+            else:
+                algorithm = state.algorithm.build(inner_population, seed, sampling=first)
+                result = minimize(
+                    problem, algorithm, ("n_eval", state.inner_evals), seed=state.new_seed(), verbose=False
+                )
+                found, values = problem.as_indices(result.pop.get("X")), result.pop.get("F")
+            batch = state.unmeasured(best_first(found, values))[:want]
             if len(batch) < want:  # the predictors' favourites are measured already: explore at random
                 batch = state.unmeasured(np.concatenate([batch, state.random_unmeasured(want - len(batch))]))
         if len(batch) == 0:

@@ -70,6 +70,54 @@ def _select(
     return best, searches[best].best_estimator_, scores
 
 
+# The models `Predictor` chooses between; hyperparameters are set on a clone.
+_MODELS = {"ridge": Ridge(), "svr": SVR(kernel="rbf")}
+
+
+def _squared_distances(A: np.ndarray, B: np.ndarray, B_squared: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distance of every row of ``A`` to every row of ``B`` (libsvm's RBF formula); ``B_squared``:
+    the squared norms of ``B``'s rows, if known."""
+    if B_squared is None:
+        B_squared = (B * B).sum(axis=1)
+    out = (A * A).sum(axis=1)[:, None] + B_squared[None, :] - 2.0 * (A @ B.T)
+    return np.maximum(out, 0.0)
+
+
+def _ridge_fold_mse(
+    X: np.ndarray, z: np.ndarray, X_test: np.ndarray, z_test: np.ndarray, alphas: tuple[float, ...]
+) -> np.ndarray:
+    """Held-out MSE of Ridge (with intercept) for every alpha, from one eigendecomposition of the centred rows' Gram
+    matrix: Ridge's normal equations (X'X + alpha I) w = X'z, solved for all alphas at once (a symmetric
+    eigensolver always converges, where an SVD of a degenerate matrix may not)."""
+    x_mean, z_mean = X.mean(axis=0), z.mean()
+    centred = X - x_mean
+    eigenvalues, vectors = np.linalg.eigh(centred.T @ centred)
+    projected = vectors.T @ (centred.T @ (z - z_mean))
+    test_projected = (X_test - x_mean) @ vectors
+    out = np.empty(len(alphas))
+    for i, alpha in enumerate(alphas):
+        out[i] = np.mean((test_projected @ (projected / (np.maximum(eigenvalues, 0.0) + alpha)) + z_mean - z_test) ** 2)
+    return out
+
+
+class _RBFExpansion:
+    """A fitted RBF SVR's prediction as matrix products: libsvm evaluates the kernel one pair at a time, which
+    dominated predicting a whole search space or an inner search's populations. Same values as ``model.predict``."""
+
+    def __init__(self, model: SVR) -> None:
+        self.vectors = np.asarray(model.support_vectors_, dtype=np.float64)
+        self.squared = (self.vectors * self.vectors).sum(axis=1)
+        self.weights = model.dual_coef_.ravel()
+        self.gamma, self.intercept = float(model.gamma), float(model.intercept_[0])
+
+    def predict(self, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        out = np.empty(len(X))
+        for start in range(0, len(X), chunk):
+            distances = _squared_distances(X[start : start + chunk], self.vectors, self.squared)
+            out[start : start + chunk] = np.exp(-self.gamma * distances) @ self.weights + self.intercept
+        return out
+
+
 class Predictor(RegressorMixin, BaseEstimator):
     """Ridge or RBF-SVR, whichever scores better in k-fold cross-validation (the reference's scheme), faster and better.
 
@@ -87,13 +135,19 @@ class Predictor(RegressorMixin, BaseEstimator):
     - BLAS limited to one thread while fitting: these matrices are small, so extra threads cost more in hand-off and
       contention than they save, and on a busy machine threaded BLAS makes the many small fits far slower (the
       reference configuration with and without one thread: benchmarks/RESULTS.md, 'Metric predictors on the shared
-      OFA MobileNetV3 data' and 'Search overhead of one loop').
+      OFA MobileNetV3 data' and 'Search overhead of one loop');
+    - libsvm's stopping tolerance ``svr_tol`` at 0.01 on the standardised target instead of its default 0.001: half
+      the fit time on thousands of rows at the same held-out rank correlation (benchmarks/RESULTS.md, 'Loop overhead
+      after issue 14');
+    - `refitted` reuses the last tuning's choice on a grown set of rows until it has grown ``retune_growth`` times
+      (Dynamic NAS refits every loop; the loop's cost: benchmarks/RESULTS.md, 'Loop overhead after issue 14').
 
     Give it the features from `active_block_features` (or `active_block_onehot`); any numeric matrix works.
     Fewer rows than ``cv`` folds use one fold per row; a single row predicts its value everywhere.
     ``seed`` (None, int or numpy Generator) draws the folds and the tuning subset; global random state is never used.
     Fitted attributes: ``selected_`` (name of the kept model), ``estimator_``, ``cv_scores_`` (best score per model:
-    negated MSE in units of the target's variance), ``y_mean_``, ``y_scale_``.
+    negated MSE in units of the target's variance), ``y_mean_``, ``y_scale_``, ``tuned_rows_`` (rows when the
+    hyperparameters were chosen), ``retuned_`` (whether this fit chose them).
     """
 
     def __init__(
@@ -103,19 +157,46 @@ class Predictor(RegressorMixin, BaseEstimator):
         svr_C: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0),
         svr_gamma: tuple[float, ...] = (0.25, 0.5, 1.0),
         svr_epsilon: float = 0.01,
+        svr_tol: float = 0.01,
         cv: int = 5,
         tune_rows: int = 500,
+        retune_growth: float = 2.0,
         seed: None | int | np.random.Generator = 0,
     ) -> None:
         self.alphas = alphas
         self.svr_C = svr_C
         self.svr_gamma = svr_gamma
         self.svr_epsilon = svr_epsilon
+        self.svr_tol = svr_tol
         self.cv = cv
         self.tune_rows = tune_rows
+        self.retune_growth = retune_growth
         self.seed = seed
 
     def fit(self, X, y) -> Predictor:
+        """Tune the model choice and its hyperparameters by cross-validation, then fit the kept model on all rows."""
+        return self._fit(X, y, kept=None)
+
+    def refitted(self, X, y, seed: None | int | np.random.Generator = None) -> Predictor:
+        """A new `Predictor` (same parameters, ``seed`` if given) fitted on ``X, y``, the rows so far of a growing set.
+
+        It keeps this one's model choice and hyperparameters while the rows number less than ``retune_growth`` times
+        those they were tuned on (cross-validation is most of a fit's cost, and the choice changes little as rows
+        accumulate); otherwise, or if this one is not fitted, it tunes again. The kept model is always fitted on all
+        of ``X, y``. ``retuned_`` says which happened.
+        """
+        params = self.get_params()
+        if seed is not None:
+            params["seed"] = seed
+        fresh = type(self)(**params)
+        tuned_on = getattr(self, "tuned_rows_", None)
+        growing = tuned_on is not None and self.selected_ in _MODELS
+        kept = (self.selected_, self.estimator_.get_params(), self.cv_scores_, tuned_on) if growing else None
+        if kept is not None and len(np.atleast_1d(y)) >= self.retune_growth * tuned_on:
+            kept = None
+        return fresh._fit(X, y, kept=kept)
+
+    def _fit(self, X, y, kept: tuple | None) -> Predictor:
         X, y = _check_xy(X, y)
         self.n_features_in_ = X.shape[1]
         self.y_mean_ = float(y.mean())
@@ -123,40 +204,78 @@ class Predictor(RegressorMixin, BaseEstimator):
         self.y_scale_ = std if std > 0 else 1.0
         z = (y - self.y_mean_) / self.y_scale_
         if len(y) < 2:
-            self.selected_, self.cv_scores_ = "constant", {}
+            self.selected_, self.cv_scores_, self.tuned_rows_, self.retuned_ = "constant", {}, None, False
             self.estimator_ = Ridge(alpha=1.0).fit(X, z)  # one row: predicts that row's value (z = 0) everywhere
             return self
-        rng = as_generator(self.seed)
-        tune = rng.permutation(len(y))[: self.tune_rows]
-        folds = KFold(min(self.cv, len(tune)), shuffle=True, random_state=int(rng.integers(2**31)))
-        variance = float(X.var())
-        gamma_scale = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
-        candidates = {
-            "ridge": (Ridge(), {"alpha": list(self.alphas)}),
-            "svr": (
-                SVR(kernel="rbf", epsilon=self.svr_epsilon),
-                {"C": list(self.svr_C), "gamma": [g * gamma_scale for g in self.svr_gamma]},
-            ),
-        }
         with threadpool_limits(1), _global_numpy_state_kept():
-            self.selected_, best, self.cv_scores_ = _select(
-                candidates, X[tune], z[tune], folds, "neg_mean_squared_error"
-            )
-            self.estimator_ = best if len(tune) == len(y) else clone(best).fit(X, z)
+            if kept is None:
+                rng = as_generator(self.seed)
+                tune = rng.permutation(len(y))[: self.tune_rows]
+                folds = KFold(min(self.cv, len(tune)), shuffle=True, random_state=int(rng.integers(2**31)))
+                variance = float(X.var())  # of all rows: the RBF widths stay those of the whole set
+                gamma_scale = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
+                self.selected_, params, self.cv_scores_ = self._tune(X[tune], z[tune], folds, gamma_scale)
+                self.tuned_rows_, self.retuned_ = len(y), True
+            else:
+                self.selected_, params, self.cv_scores_, self.tuned_rows_ = kept
+                self.retuned_ = False
+            self.estimator_ = clone(_MODELS[self.selected_]).set_params(**params).fit(X, z)
         logger.debug(
-            "predictor fitted on %d rows: kept %s %s, CV scores %s",
+            "predictor fitted on %d rows (%s): kept %s %s, CV scores %s",
             len(y),
+            "tuned" if self.retuned_ else f"hyperparameters tuned on {self.tuned_rows_} rows",
             self.selected_,
             self.estimator_.get_params(),
             self.cv_scores_,
         )
         return self
 
+    def _tune(
+        self, X: np.ndarray, z: np.ndarray, folds: KFold, gamma_scale: float
+    ) -> tuple[str, dict, dict[str, float]]:
+        """(kept model, its hyperparameters, best CV score per model): the grid search of the docstring, with every
+        Ridge alpha from one SVD per fold and every SVR from one kernel matrix per gamma (the same models and folds
+        as scikit-learn's GridSearchCV, without its per-fit overhead)."""
+        splits = list(folds.split(X))
+        ridge_mse = np.zeros(len(self.alphas))
+        for train, test in splits:
+            ridge_mse += _ridge_fold_mse(X[train], z[train], X[test], z[test], self.alphas)
+        squared = _squared_distances(X, X)
+        svr_points = [(C, g * gamma_scale) for C in self.svr_C for g in self.svr_gamma]
+        svr_mse = np.zeros(len(svr_points))
+        for gamma in sorted({g for _, g in svr_points}):
+            kernel = np.exp(-gamma * squared)
+            for i, (C, g) in enumerate(svr_points):
+                if g != gamma:
+                    continue
+                for train, test in splits:
+                    model = SVR(kernel="precomputed", C=C, epsilon=self.svr_epsilon, tol=self.svr_tol)
+                    model.fit(kernel[np.ix_(train, train)], z[train])
+                    svr_mse[i] += np.mean((model.predict(kernel[np.ix_(test, train)]) - z[test]) ** 2)
+        # Scores as GridSearchCV reports them: negated MSE averaged over the folds; the first best point wins ties.
+        ridge_scores, svr_scores = -ridge_mse / len(splits), -svr_mse / len(splits)
+        scores = {"ridge": float(ridge_scores.max()), "svr": float(svr_scores.max())}
+        best_C, best_gamma = svr_points[int(np.argmax(svr_scores))]
+        params = {
+            "ridge": {"alpha": float(self.alphas[int(np.argmax(ridge_scores))])},
+            "svr": {"C": best_C, "gamma": best_gamma, "epsilon": self.svr_epsilon, "tol": self.svr_tol},
+        }
+        selected = max(scores, key=scores.get)
+        return selected, params[selected], scores
+
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         X = check_array(np.atleast_2d(X), dtype=np.float64)
         with _one_blas_thread():
-            return self.estimator_.predict(X) * self.y_scale_ + self.y_mean_
+            return self._fast_model().predict(X) * self.y_scale_ + self.y_mean_
+
+    def _fast_model(self):
+        """The fitted model, an SVR as `_RBFExpansion` (built on first use after each fit)."""
+        if not isinstance(self.estimator_, SVR):
+            return self.estimator_
+        if getattr(self, "_expansion", (None,))[0] is not self.estimator_:
+            self._expansion = (self.estimator_, _RBFExpansion(self.estimator_))
+        return self._expansion[1]
 
 
 class ReferencePredictor(RegressorMixin, BaseEstimator):

@@ -43,6 +43,8 @@ class Driver:
         self.rng = as_generator(settings.seed)  # the same seed gives the same search, resumed or not
         self._guard = FailureGuard(settings.on_error_skip, settings.max_consecutive_failures, str(store.failures_path))
         self._pending_quality: dict[str, Any] = {}
+        self._every_network: np.ndarray | None = None  # `all_unmeasured`'s enumeration of a small space
+        self._last_predictors: dict[str, Any] = {}  # per metric: the last fit, whose tuning the next one may reuse
         # Hypervolume and front size of the measured points, shown on the progress bar as they change.
         self._hypervolume = HypervolumeTracker(settings.higher_is_better)
         for trial in study.trials:
@@ -89,12 +91,18 @@ class Driver:
     def all_unmeasured(self, limit: int) -> np.ndarray | None:
         if math.prod(int(c) for c in self.encoding.cardinalities) > limit:
             return None
-        axes = [np.arange(int(c)) for c in self.encoding.cardinalities]
-        every = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.encoding.n_genes)
-        networks = np.unique(self.settings.supernet.canonical(every), axis=0)
-        done = {tuple(self.encoding.dict_to_vector(a).tolist()) for a in [t.arch for t in self.study.trials]}
-        done |= {tuple(self.encoding.dict_to_vector(a).tolist()) for a in self.study.failures}
-        return networks[[tuple(row) not in done for row in networks.tolist()]].reshape(-1, self.encoding.n_genes)
+        if self._every_network is None:  # the space does not change: enumerate it once per search
+            axes = [np.arange(int(c)) for c in self.encoding.cardinalities]
+            every = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.encoding.n_genes)
+            self._every_network = np.unique(self.settings.supernet.canonical(every), axis=0)
+        networks = self._every_network
+        done = [self.encoding.dict_to_vector(a) for a in [t.arch for t in self.study.trials] + self.study.failures]
+        if not done:
+            return networks.copy()
+        # One integer per encoding (mixed radix over the genes' choice counts: the space is small here).
+        radix = np.cumprod([1, *[int(c) for c in self.encoding.cardinalities[:0:-1]]])[::-1]
+        measured = np.isin(networks @ radix, np.asarray(done, dtype=np.int64) @ radix)
+        return networks[~measured].reshape(-1, self.encoding.n_genes)
 
     def random_unmeasured(self, n: int) -> np.ndarray:
         n = min(n, self.n_unmeasured())
@@ -129,7 +137,11 @@ class Driver:
 
     def fit_predictor(self, metric: str) -> Any:
         """A predictor of ``metric`` on every measurement so far (its seed drawn from the search's generator)."""
-        return fit_predictor(self.settings.supernet, self.study.trials, metric, self.rng)
+        predictor = fit_predictor(
+            self.settings.supernet, self.study.trials, metric, self.rng, self._last_predictors.get(metric)
+        )
+        self._last_predictors[metric] = predictor
+        return predictor
 
     def measured_problem(self) -> Any:
         from neural_nas.evolution import SubnetProblem

@@ -14,10 +14,13 @@ from neural_nas.nas.study import Trial
 logger = logging.getLogger("neural_nas")
 
 
-def fit_predictor(supernet: Any, trials: Sequence[Trial], metric: str, rng: np.random.Generator) -> Any:
+def fit_predictor(
+    supernet: Any, trials: Sequence[Trial], metric: str, rng: np.random.Generator, previous: Any = None
+) -> Any:
     """A predictor of ``metric`` (canonical name): `ExactMetric` for the super-network's exact metrics, else a
     `SubnetPredictor` fitted on every trial that has the metric, seeded from ``rng`` (drawn only for a fit).
-    Its ``predict`` takes sub-network dicts or vectors."""
+    ``previous``: this metric's predictor of the last loop, whose hyperparameters are kept until the measurements
+    have grown enough to tune again (`Predictor.refitted`). Its ``predict`` takes sub-network dicts or vectors."""
     from neural_nas.predictors import ExactMetric, Predictor, SubnetPredictor, quality
 
     if metric in supernet.exact_metric_names:
@@ -31,13 +34,19 @@ def fit_predictor(supernet: Any, trials: Sequence[Trial], metric: str, rng: np.r
         )
     vectors = np.stack([supernet.encoding.dict_to_vector(t.arch) for t in rows])
     y = np.array([t.metrics[metric] for t in rows])
-    predictor = SubnetPredictor(supernet, metric, Predictor(seed=seed).fit(supernet.features(vectors), y))
+    features = supernet.features(vectors)
+    if isinstance(previous, SubnetPredictor) and isinstance(previous.estimator, Predictor):
+        estimator = previous.estimator.refitted(features, y, seed=seed)
+    else:
+        estimator = Predictor(seed=seed).fit(features, y)
+    predictor = SubnetPredictor(supernet, metric, estimator)
     fit = quality(y, predictor.predict(vectors))
     logger.info(
-        "%s predictor: %s on %d measurements; in-sample Kendall tau %.3f, MAPE %.2f%%",
+        "%s predictor: %s on %d measurements (hyperparameters tuned on %s); in-sample Kendall tau %.3f, MAPE %.2f%%",
         metric,
         predictor.estimator.selected_,
         len(rows),
+        estimator.tuned_rows_,
         fit["kendall_tau"],
         fit["mape"],
     )

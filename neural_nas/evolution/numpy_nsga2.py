@@ -1,0 +1,199 @@
+"""NSGA-II on whole populations of choice-index vectors in numpy: the inner search of the ``linas`` tactic.
+
+pymoo's NSGA-II keeps one Python object per individual, and with cheap (predicted) objectives its per-generation
+bookkeeping was most of a Dynamic NAS loop's cost. This one works on arrays and keeps pymoo's recipe as registered in
+`evolution.algorithms`: binary tournaments on (dominance, crowding), SBX crossover (probability 0.9 per pair, 0.5 per
+gene, eta 15), polynomial mutation (probability 0.02 per child, 1 / genes per gene, eta 20), rounding to choice
+indices, duplicates eliminated, survival by non-dominated rank then crowding distance.
+
+Duplicates are removed from each batch of children against the population and each other; where crossover and
+mutation of a converged population keep proposing the same vectors, the shortfall is filled with random vectors
+instead of drawing again and again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# Offspring batches drawn per generation before the shortfall is filled at random.
+MAX_OFFSPRING_DRAWS = 3
+
+
+def non_dominated_ranks(objectives: np.ndarray, stop_after: int | None = None) -> np.ndarray:
+    """Front number (0 = non-dominated) of each row, all objectives minimised. With ``stop_after``, ranking stops once
+    that many rows are ranked; the others get rank ``len(objectives)``."""
+    f = np.atleast_2d(objectives)
+    n = len(f)
+    no_worse = np.ones((n, n), dtype=bool)  # [i, j]: row i is nowhere worse than row j
+    better = np.zeros((n, n), dtype=bool)  # [i, j]: row i is better than row j somewhere
+    for column in f.T:  # one objective at a time: 2-D comparisons, no (n, n, objectives) temporaries
+        no_worse &= column[:, None] <= column[None, :]
+        better |= column[:, None] < column[None, :]
+    dominates = (no_worse & better).astype(np.int64)
+    dominated_by = dominates.sum(axis=0)  # how many rows dominate each row
+    ranks = np.full(n, n, dtype=np.int64)
+    remaining = np.ones(n, dtype=bool)
+    rank, ranked, stop = 0, 0, n if stop_after is None else stop_after
+    while ranked < min(stop, n):
+        front = np.flatnonzero(remaining & (dominated_by == 0))
+        ranks[front] = rank
+        remaining[front] = False
+        dominated_by -= dominates[front].sum(axis=0)
+        rank, ranked = rank + 1, ranked + len(front)
+    return ranks
+
+
+def crowding_distance(objectives: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of each row within its set: the normalised gap between its neighbours along each
+    objective, summed (the extremes of any objective: infinite)."""
+    n, m = objectives.shape
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for k in range(m):
+        order = np.argsort(objectives[:, k], kind="stable")
+        values = objectives[order, k]
+        span = values[-1] - values[0]
+        gaps = np.zeros(n)
+        gaps[1:-1] = (values[2:] - values[:-2]) / (span if span > 0 else 1.0)
+        gaps[[0, -1]] = np.inf
+        distance[order] += gaps
+    return distance
+
+
+def survivors(objectives: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices, ranks, crowding) of the ``n`` rows NSGA-II keeps: whole fronts by rank, then the least crowded of the
+    front that does not fit whole."""
+    ranks = non_dominated_ranks(objectives, stop_after=n)
+    crowding = np.zeros(len(objectives))
+    for rank in np.unique(ranks[ranks < len(objectives)]):
+        members = np.flatnonzero(ranks == rank)
+        crowding[members] = crowding_distance(objectives[members])
+    order = np.lexsort((-crowding, ranks))[:n]
+    return order, ranks[order], crowding[order]
+
+
+def _keys(vectors: np.ndarray) -> np.ndarray:
+    """One hashable scalar per row (its bytes), for set operations on rows."""
+    rows = np.ascontiguousarray(vectors, dtype=np.int64)
+    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+
+
+def _tournament(values: np.ndarray, crowding: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` parents, each the winner of two members (drawn as pymoo does, from shuffled copies of the population, so
+    every member competes about as often): the one that dominates, else the less crowded, else a coin."""
+    rounds = -(-2 * n // len(values))
+    pairs = np.concatenate([rng.permutation(len(values)) for _ in range(rounds)])[: 2 * n].reshape(n, 2)
+    a, b = pairs[:, 0], pairs[:, 1]
+    no_worse_a, no_worse_b = (values[a] <= values[b]).all(axis=1), (values[b] <= values[a]).all(axis=1)
+    differ = (values[a] != values[b]).any(axis=1)
+    a_dominates, b_dominates = no_worse_a & differ, no_worse_b & differ
+    coin = rng.random(n) < 0.5
+    by_crowding = np.where(crowding[a] == crowding[b], coin, crowding[a] > crowding[b])
+    return np.where(a_dominates, a, np.where(b_dominates, b, np.where(by_crowding, a, b)))
+
+
+def _sbx(p1: np.ndarray, p2: np.ndarray, upper: np.ndarray, rng: np.random.Generator, eta: float = 15.0) -> np.ndarray:
+    """Simulated binary crossover of parent pairs (rows of reals in [0, upper]): two children per pair, stacked."""
+    n, genes = p1.shape
+    cross = (rng.random((n, genes)) < 0.5) & (rng.random((n, 1)) < 0.9) & (np.abs(p1 - p2) > 1e-14) & (upper > 0)
+    rows, cols = np.nonzero(cross)  # only these genes change: compute on them alone
+    y1, y2 = np.minimum(p1[rows, cols], p2[rows, cols]), np.maximum(p1[rows, cols], p2[rows, cols])
+    top, delta, rand = upper[cols], y2 - y1, rng.random(len(rows))
+
+    def spread(beta: np.ndarray) -> np.ndarray:
+        alpha = 2.0 - np.power(beta, -(eta + 1.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(
+                rand <= 1.0 / alpha,
+                np.power(rand * alpha, 1.0 / (eta + 1.0)),
+                np.power(1.0 / (2.0 - rand * alpha), 1.0 / (eta + 1.0)),
+            )
+
+    c1 = 0.5 * ((y1 + y2) - spread(1.0 + 2.0 * y1 / delta) * delta)
+    c2 = 0.5 * ((y1 + y2) + spread(1.0 + 2.0 * (top - y2) / delta) * delta)
+    swap = rng.random(len(rows)) < 0.5  # which child goes with which parent
+    first, second = p1.copy(), p2.copy()
+    first[rows, cols], second[rows, cols] = np.where(swap, c2, c1), np.where(swap, c1, c2)
+    return np.clip(np.concatenate([first, second]), 0, upper)
+
+
+def _polynomial_mutation(x: np.ndarray, upper: np.ndarray, rng: np.random.Generator, eta: float = 20.0) -> np.ndarray:
+    """Polynomial mutation of 2 % of the rows, each gene with probability 1 / genes."""
+    n, genes = x.shape
+    mutate = (rng.random((n, 1)) < 0.02) & (rng.random((n, genes)) < 1.0 / genes) & (upper > 0)
+    rows, cols = np.nonzero(mutate)
+    if len(rows) == 0:
+        return x
+    span, value, rand = upper[cols], x[rows, cols], rng.random(len(rows))
+    d1, d2 = value / span, (span - value) / span
+    power = 1.0 / (eta + 1.0)
+    with np.errstate(invalid="ignore"):
+        down = np.power(2.0 * rand + (1.0 - 2.0 * rand) * np.power(1.0 - d1, eta + 1.0), power) - 1.0
+        up = 1.0 - np.power(2.0 * (1.0 - rand) + 2.0 * (rand - 0.5) * np.power(1.0 - d2, eta + 1.0), power)
+    out = x.copy()
+    out[rows, cols] = np.clip(value + np.where(rand <= 0.5, down, up) * span, 0, span)
+    return out
+
+
+def _offspring(
+    parents: np.ndarray, values: np.ndarray, crowding: np.ndarray, n: int, upper: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """``n`` children that are neither in ``parents`` nor repeated (random vectors where variation finds too few)."""
+    seen = set(_keys(parents).tolist())
+    children: list[np.ndarray] = []
+    for _ in range(MAX_OFFSPRING_DRAWS):
+        pairs = n - len(children)  # twice the children needed: rounding often gives back a parent
+        mates = parents[_tournament(values, crowding, 2 * pairs, rng)].astype(float)
+        batch = np.rint(_polynomial_mutation(_sbx(mates[:pairs], mates[pairs:], upper, rng), upper, rng))
+        children += _new_rows(batch.astype(np.int64), seen)
+        if len(children) >= n:
+            return np.stack(children[:n])
+    while len(children) < n:  # a converged population: explore instead of redrawing the same children
+        batch = rng.integers(0, upper.astype(np.int64) + 1, size=(2 * (n - len(children)), len(upper)))
+        children += _new_rows(batch, seen)
+    return np.stack(children[:n])
+
+
+def _new_rows(batch: np.ndarray, seen: set) -> list[np.ndarray]:
+    out = []
+    for row, key in zip(batch, _keys(batch).tolist()):
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
+def nsga2(
+    objectives: Callable[[np.ndarray], np.ndarray],
+    cardinalities: np.ndarray,
+    first: np.ndarray,
+    evaluations: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise ``objectives`` (rows of choice indices -> rows of objective values) with NSGA-II from the population
+    ``first`` (its size is the population's), for ``evaluations`` evaluated vectors in all, the first population
+    included. Returns the final population and its objectives, best survival order first.
+
+    A search space smaller than twice the population cannot supply distinct children; it stops early then.
+    """
+    upper = np.asarray(cardinalities, dtype=float) - 1
+    population = np.unique(np.asarray(first, dtype=np.int64), axis=0)
+    size = len(first)
+    if size == 0:
+        return population, np.empty((0, 0))
+    values = np.atleast_2d(np.asarray(objectives(population), dtype=float))
+    order, _, crowding = survivors(values, size)
+    population, values = population[order], values[order]
+    spent = len(population)
+    space = float(np.prod(upper + 1))
+    while spent < evaluations and space >= 2 * size:
+        children = _offspring(population, values, crowding, min(size, evaluations - spent), upper, rng)
+        merged = np.concatenate([population, children])
+        merged_values = np.concatenate([values, np.atleast_2d(np.asarray(objectives(children), dtype=float))])
+        order, _, crowding = survivors(merged_values, size)
+        population, values = merged[order], merged_values[order]
+        spent += len(children)
+    return population, values
