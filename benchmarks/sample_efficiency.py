@@ -75,7 +75,7 @@ def fmt_needed(values: list[float], budget: int) -> str:
     finite = [v for v in values if np.isfinite(v)]
     spread = f"{int(min(finite))}-{int(max(finite))}" if finite else "-"
     missed = len(values) - len(finite)
-    text = f">{budget}" if not np.isfinite(med) else f"{int(med)}"
+    text = f">{budget}" if not np.isfinite(med) else f"{med:g}"
     return f"{text} [{spread}{f', {missed} missed' if missed else ''}]"
 
 
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
             verdict = ""
             if "linas" in need:
                 lin = float(np.median(need["linas"]))
-                verdict = f"  {'yes' if lin <= n else 'no'} ({lin:.0f} vs {n})"
+                verdict = f"  {'yes' if lin <= n else 'no'} ({lin:g} vs {n})"
             print(
                 f"{n:5d} {target:10.1f} "
                 + " ".join(f"{fmt_needed(need[t], budgets[t]):>22s}" for t in tactics)
