@@ -7,16 +7,16 @@ shrinking. Every step trains, on the same batch, the largest sub-network on the 
 ``--random-subnets`` uniformly random sub-networks on the largest one's soft predictions; their gradients add up before
 one SGD step (Nesterov momentum, cosine learning rate after a one-epoch warm-up). Unlike BigNAS's sandwich rule the
 smallest sub-network is not trained as itself every step (``--train-smallest`` adds it back): trained so, the small
-sub-networks catch up with the large ones on this easy task and the range of top-1 a search trades against MACs all
-but closes (benchmarks/RESULTS.md, 'The embedded super-network's weights'). Every batch is freshly distorted by
-`ofa_digits.distorted` (the task the super-network is measured on). Only the training split is used; the held-out
-split of `ofa_digits.digits_split` is never seen.
+sub-networks catch up with the large ones on this easy task and the range of top-1 a search trades against MACs narrows
+to a few points (benchmarks/RESULTS.md, 'The embedded super-network's weights'). Every batch is freshly distorted by
+`ofa_digits.distorted` (the task the super-network is measured on). Only the training split is used; the held-out split
+of `ofa_digits.digits_split` is never seen.
 
-Everything is seeded (``--seed``); on CPU a run is reproducible for a given ``--threads`` (default 1: steadier than 2
-on a busy 2-core machine; its time: benchmarks/RESULTS.md). The output is a
-plain state dict of float16 tensors (the library loads them as float32), saved with ``torch.save`` and loaded with
-``torch.load(..., weights_only=True)``. At the end the script loads the file back and reports held-out top-1 after
-BatchNorm recalibration, as the library measures it, for the smallest, the largest and a few random sub-networks.
+Everything is seeded (``--seed``); on CPU a run is reproducible for a given ``--threads`` (default 1: steadier than 2 on
+a busy 2-core machine; its time: benchmarks/RESULTS.md). The output is a plain state dict of float16 tensors (the
+library loads them as float32), saved with ``torch.save`` and loaded with ``torch.load(..., weights_only=True)``. At the
+end the script loads the file back and reports held-out top-1 after BatchNorm recalibration, as the library measures it,
+for the smallest, the largest and a few random sub-networks.
 """
 
 from __future__ import annotations
