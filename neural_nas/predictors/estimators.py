@@ -234,8 +234,8 @@ class Predictor(RegressorMixin, BaseEstimator):
         self, X: np.ndarray, z: np.ndarray, folds: KFold, gamma_scale: float
     ) -> tuple[str, dict, dict[str, float]]:
         """(kept model, its hyperparameters, best CV score per model): the grid search of the docstring, with every
-        Ridge alpha from one SVD per fold and every SVR from one kernel matrix per gamma (the same models and folds
-        as scikit-learn's GridSearchCV, without its per-fit overhead)."""
+        Ridge alpha from one eigendecomposition per fold and every SVR from one kernel matrix per gamma (the same
+        models and folds as scikit-learn's GridSearchCV, without its per-fit overhead)."""
         splits = list(folds.split(X))
         ridge_mse = np.zeros(len(self.alphas))
         for train, test in splits:
