@@ -309,24 +309,14 @@ def surrogate_hypervolumes(tactic: str, seeds: int, budget: int, population: int
     import tempfile
 
     from _surrogate import REFERENCE_POINTS, SURROGATE, hypervolume_curve
-
-    from neural_nas import NAS, NASConfig
+    from sample_efficiency import run_search
 
     curves, seconds = [], []
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(seeds):
-            config = NASConfig(approach="dynas", search_algorithm="nsga2")
-            config.nas.search.seed = seed
-            d = config.dynas
-            d.supernet, d.metrics, d.population, d.num_evals = SURROGATE, ["acc", "macs"], population, budget
-            d.search_tactic, d.inner_evals = tactic, inner_evals
-            d.results_csv_path = str(Path(folder) / f"{tactic}_{seed}.csv")
-            start = time.perf_counter()
-            agent = NAS(config)
-            agent.search()
-            seconds.append(time.perf_counter() - start)
-            points = np.array([(m["accuracy_top1"], m["macs"] / 1e6) for m in agent.search_results.values()])
-            curves.append(hypervolume_curve(points, REFERENCE_POINTS[SURROGATE]))
+            rows, elapsed = run_search(SURROGATE, tactic, seed, budget, population, inner_evals, Path(folder))
+            curves.append(hypervolume_curve(rows, REFERENCE_POINTS[SURROGATE]))
+            seconds.append(elapsed)
     return {"curve": np.median(curves, axis=0), "curves": curves, "seconds": float(np.median(seconds))}
 
 
