@@ -126,7 +126,15 @@ def test_survivors_take_whole_fronts_then_the_least_crowded():
     kept, ranks, _ = survivors(objectives, 3)
     assert set(kept.tolist()) <= set(range(5)) and (ranks == 0).all()
     assert {0, 4} <= set(kept.tolist())  # the extremes are infinitely uncrowded
-    assert sorted(survivors(objectives, 6)[0].tolist()) == [0, 1, 2, 3, 4, 5]
+    assert survivors(objectives, 6)[0].tolist() == [0, 1, 2, 3, 4, 5]  # whole fronts keep their rows' order
+    assert survivors(objectives[::-1], 6)[0].tolist() == [2, 3, 4, 5, 6, 1]
+
+
+def test_nsga2_keeps_the_first_populations_order_and_drops_its_repeats():
+    first = np.array([[3, 0], [0, 3], [2, 1], [0, 3], [1, 2]])  # 4 distinct rows
+    trade_off = lambda v: np.column_stack([v[:, 0], -v[:, 0]]).astype(float)  # noqa: E731  no row dominates another
+    found, _ = nsga2(trade_off, np.array([4, 4]), first, 4, np.random.default_rng(0))  # none left for children
+    assert found.tolist() == [[3, 0], [0, 3], [2, 1], [1, 2]]
 
 
 def test_nsga2_returns_distinct_valid_vectors_and_approaches_the_front():

@@ -3,8 +3,11 @@
 pymoo's NSGA-II keeps one Python object per individual, and with cheap (predicted) objectives its per-generation
 bookkeeping was most of a Dynamic NAS loop's cost. This one works on arrays and keeps pymoo's recipe as registered in
 `evolution.algorithms`: binary tournaments on (dominance, crowding), SBX crossover (probability 0.9 per pair, 0.5 per
-gene, eta 15), polynomial mutation (probability 0.02 per child, 1 / genes per gene, eta 20), rounding to choice
-indices, duplicates eliminated, survival by non-dominated rank then crowding distance.
+gene, eta 15, both children of each pair kept), polynomial mutation (probability 0.02 per child, 1 / genes per gene,
+eta 20), rounding to choice indices, duplicates eliminated, survival by non-dominated rank then crowding distance, and
+pymoo's order within a front (the rows that survived longest first). `linas` measures the final front in that order,
+and both details count there: keeping one child of twice the pairs, or ordering fronts by crowding, each measured
+worse (benchmarks/RESULTS.md, 'Closing issue 14').
 
 Duplicates are removed from each batch of children against the population and each other; where crossover and
 mutation of a converged population keep proposing the same vectors, the shortfall is filled with random vectors
@@ -64,14 +67,22 @@ def crowding_distance(objectives: np.ndarray) -> np.ndarray:
 
 
 def survivors(objectives: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indices, ranks, crowding) of the ``n`` rows NSGA-II keeps: whole fronts by rank, then the least crowded of the
-    front that does not fit whole."""
+    """(indices, ranks, crowding) of the ``n`` rows NSGA-II keeps: whole fronts by rank, each in the given row order,
+    then the least crowded of the front that does not fit whole (pymoo's survival)."""
     ranks = non_dominated_ranks(objectives, stop_after=n)
     crowding = np.zeros(len(objectives))
+    kept: list[np.ndarray] = []
+    left = n
     for rank in np.unique(ranks[ranks < len(objectives)]):
         members = np.flatnonzero(ranks == rank)
         crowding[members] = crowding_distance(objectives[members])
-    order = np.lexsort((-crowding, ranks))[:n]
+        if len(members) > left:
+            members = members[np.argsort(-crowding[members], kind="stable")[:left]]
+        kept.append(members)
+        left -= len(members)
+        if left == 0:
+            break
+    order = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
     return order, ranks[order], crowding[order]
 
 
@@ -96,7 +107,7 @@ def _tournament(values: np.ndarray, crowding: np.ndarray, n: int, rng: np.random
 
 
 def _sbx(p1: np.ndarray, p2: np.ndarray, upper: np.ndarray, rng: np.random.Generator, eta: float = 15.0) -> np.ndarray:
-    """Simulated binary crossover of parent pairs (rows of reals in [0, upper]): two children per pair, stacked."""
+    """Simulated binary crossover of parent pairs (rows of reals in [0, upper]): two children per pair, pair by pair."""
     n, genes = p1.shape
     cross = (rng.random((n, genes)) < 0.5) & (rng.random((n, 1)) < 0.9) & (np.abs(p1 - p2) > 1e-14) & (upper > 0)
     rows, cols = np.nonzero(cross)  # only these genes change: compute on them alone
@@ -117,7 +128,7 @@ def _sbx(p1: np.ndarray, p2: np.ndarray, upper: np.ndarray, rng: np.random.Gener
     swap = rng.random(len(rows)) < 0.5  # which child goes with which parent
     first, second = p1.copy(), p2.copy()
     first[rows, cols], second[rows, cols] = np.where(swap, c2, c1), np.where(swap, c1, c2)
-    return np.clip(np.concatenate([first, second]), 0, upper)
+    return np.clip(np.stack([first, second], axis=1).reshape(-1, genes), 0, upper)
 
 
 def _polynomial_mutation(x: np.ndarray, upper: np.ndarray, rng: np.random.Generator, eta: float = 20.0) -> np.ndarray:
@@ -145,7 +156,9 @@ def _offspring(
     seen = set(_keys(parents).tolist())
     children: list[np.ndarray] = []
     for _ in range(MAX_OFFSPRING_DRAWS):
-        pairs = n - len(children)  # twice the children needed: rounding often gives back a parent
+        # Both children of each pair in turn (as pymoo), from twice the pairs needed: rounding often gives back a
+        # parent, and spare pairs cost less than drawing again.
+        pairs = n - len(children)
         mates = parents[_tournament(values, crowding, 2 * pairs, rng)].astype(float)
         batch = np.rint(_polynomial_mutation(_sbx(mates[:pairs], mates[pairs:], upper, rng), upper, rng))
         children += _new_rows(batch.astype(np.int64), seen)
@@ -175,15 +188,17 @@ def nsga2(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimise ``objectives`` (rows of choice indices -> rows of objective values) with NSGA-II from the population
     ``first`` (its size is the population's), for ``evaluations`` evaluated vectors in all, the first population
-    included. Returns the final population and its objectives, best survival order first.
+    included. Returns the final population and its objectives in survival order: fronts by rank, within a whole front
+    the rows that survived longest first.
 
     A search space smaller than twice the population cannot supply distinct children; it stops early then.
     """
     upper = np.asarray(cardinalities, dtype=float) - 1
-    population = np.unique(np.asarray(first, dtype=np.int64), axis=0)
+    first = np.asarray(first, dtype=np.int64)
     size = len(first)
     if size == 0:
-        return population, np.empty((0, 0))
+        return first, np.empty((0, 0))
+    population = first[np.sort(np.unique(first, axis=0, return_index=True)[1])]  # repeats dropped, order kept
     values = np.atleast_2d(np.asarray(objectives(population), dtype=float))
     order, _, crowding = survivors(values, size)
     population, values = population[order], values[order]
