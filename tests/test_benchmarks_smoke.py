@@ -165,3 +165,14 @@ def test_measurement_noise_smoke():
     assert out["kendall"] == pytest.approx([kendalltau(accuracy[:, 0], accuracy[:, 1])[0]])
     # the stricter check: one correlation per draw, between the two halves of the digits
     assert len(out["pearson_halves"]) == 2 and all(-1 <= r <= 1 for r in out["pearson_halves"])
+
+
+def test_predictor_settings_smoke(capsys):
+    import predictor_settings
+
+    results = predictor_settings.main(
+        ["--rows", "40", "--sweep", "svr_tol=0.03,0.1", "--sweep", "tune_rows=20", "--splits", "1"]
+    )
+    assert set(results) == {("svr_tol", 0.03, 40), ("svr_tol", 0.1, 40), ("tune_rows", 20, 40)}
+    assert all(0.3 < r["tau"] <= 1 and r["seconds"] > 0 for r in results.values())  # 40 rows already rank well
+    assert "svr_tol=0.03" in capsys.readouterr().out
