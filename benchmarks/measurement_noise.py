@@ -36,7 +36,7 @@ def correct_per_image(supernet, subnet: dict) -> np.ndarray:
     module = supernet.active_subnet(subnet).to(memory_format=torch.channels_last)
     recalibrate_bn(module, calib.split(supernet.eval_batch_size))
     with torch.no_grad():
-        predicted = torch.cat([module(x).argmax(1) for x in x_test.split(supernet.eval_batch_size)])
+        predicted = torch.cat([module(x).argmax(1) for x in x_test.split(supernet.test_batch_size)])
     return (predicted == y_test).numpy()
 
 
