@@ -156,14 +156,28 @@ def cmd_search(args: argparse.Namespace) -> int:
     with logging_redirect_tqdm(loggers=[logger]):
         agent.search(res_save_path=res_save_path)
     written["results"] = agent.results_path(res_save_path)
-    _report(load_results(agent), written, out, plots=not args.no_plots)
+    results = load_results(agent)
+    _report(results, written, out, plots=not args.no_plots)
     record = written.get("config that ran") or (out / "config.yaml" if (out / "config.yaml").is_file() else None)
     if str(written["results"]).endswith(".csv") and record is not None:
         print(
             f"\nexport a row: neural-nas export {written['results']} --config {record} "
-            "--pick '#N' --out DIR   (or --pick knee, max:acc, min:macs; --where 'macs<=3e8')"
+            f"--pick '#N' --out DIR   (or --pick knee, max:acc, min:macs{_where_example(results)})"
         )
     return 0
+
+
+def _where_example(results: Any) -> str:
+    """The closing hint's ``--where`` example, sized to this search: the median of its MACs (or of its last metric),
+    which keeps about half of the rows; nothing when no row was measured."""
+    import numpy as np
+
+    names = results.metric_names
+    name = "macs" if "macs" in names else names[-1]
+    if not results.points:
+        return ""
+    median = float(np.median([point[name] for point in results.points]))
+    return f"; --where '{name}{'>=' if results.higher_is_better[names.index(name)] else '<='}{median:.2g}'"
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

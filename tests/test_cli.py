@@ -1,6 +1,7 @@
 """The `neural-nas` command: exit codes, --set, list, check-config, plot, and `python -m neural_nas`."""
 
 import csv
+import re
 import subprocess
 import sys
 
@@ -44,6 +45,9 @@ def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_fil
         assert (in_tmp / "out" / name).is_file(), name
         assert str(in_tmp / "out" / name).endswith(name) and f"out/{name}" in out
     assert len(rows(in_tmp / "out" / "dynas_results.csv")) == 12 and len(synthetic.calls) == 12
+    where = re.search(r"--where '([^']+)'", out).group(1)  # the hint's example, sized to this search's MACs
+    assert where.startswith("macs<=") and main(["front", "out/dynas_results.csv", "--where", where]) == 0
+    assert 0 < int(re.search(r"of (\d+) of 12 measured", capsys.readouterr().out).group(1)) < 12
     ran = yaml.safe_load((in_tmp / "out" / "config.yaml").read_text())
     assert ran["nas"]["dynas"]["population"] == 10 and ran["nas"]["search"]["seed"] == 3
     assert yaml.safe_load(config_file.read_text())["nas"]["dynas"]["population"] == 50  # the user's file is untouched
