@@ -45,6 +45,7 @@ def run_search(
     """One search; returns (rows of (top-1, MACs in millions) in measurement order, wall seconds)."""
     from neural_nas import NAS, NASConfig
     from neural_nas.evolution import tactics
+    from neural_nas.supernets import supernet_registry
 
     config = NASConfig(approach="dynas", search_algorithm="nsga2")
     config.nas.search.seed = seed
@@ -55,7 +56,8 @@ def run_search(
     d.results_csv_path = str(
         workdir / f"{supernet}_{tactic}_s{seed}_n{num_evals}_p{population}_i{inner_evals}_first{first}.csv"
     )
-    d.num_workers = 0
+    if "num_workers" in supernet_registry.get(supernet).measurement_settings:  # a real data set: no worker processes
+        d.num_workers = 0
     start = time.perf_counter()
     agent = NAS(config)
     agent.search()
