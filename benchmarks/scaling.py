@@ -4,7 +4,7 @@ Same loop as `search_overhead.py` (our configuration: `Predictor` on active-bloc
 the numpy NSGA-II on the predictors, picking the unmeasured best), on the distinct shared DyNAS-T rows:
 
 - vs population (10, 50, 200) at ``--fixed-rows`` measured rows; the inner search runs with a population of at least
-  50 (`MIN_INNER_POPULATION`), so population 10 searches like 50;
+  `MIN_INNER_POPULATION` (200), so populations 10 and 50 search like 200;
 - vs measured rows (50 -> 2,000) at population 50; top-1 Kendall tau on the held-out rest is shown as well.
 
     .venv/bin/python benchmarks/scaling.py [--populations 10,50,200] [--rows 50,100,250,500,1000,2000]

@@ -10,7 +10,8 @@ Three parts, in one run:
    random first population of one population, pymoo's NSGA-II with 20,000 predicted evaluations on the predictors.
 2. OFA MobileNetV3 (45 genes) at ``--rows`` measured rows (distinct shared DyNAS-T rows,
    ``shared/data/dynast_ofa_mbv3_w1.0``, a seeded random subset; the rest held out for Kendall tau): one loop =
-   fitting the predictors + the inner search (population 50, 20,000 predicted evaluations) + picking the population.
+   fitting the predictors + the inner search (20,000 predicted evaluations; population 50, ours at least
+   `MIN_INNER_POPULATION`) + picking the population.
    Ours: `Predictor` on active-block features for top-1 (a loop that tunes its hyperparameters, and one that reuses
    the last tuning: `Predictor.refitted`), MACs exact, the numpy NSGA-II (`evolution.numpy_nsga2`). Reference:
    `ReferencePredictor` (5-fold grid search of 100 Ridge alphas and 100 SVR C values on MAPE) on one-hot for top-1
@@ -149,7 +150,8 @@ def one_loop(
 
     start = time.perf_counter()
     problem = SubnetProblem(supernet.encoding.cardinalities, [p.predict for p in predictors.values()], [True, False])
-    inner_population = max(population, MIN_INNER_POPULATION)
+    # Ours searches the predictors with a population of at least MIN_INNER_POPULATION; the reference with its own.
+    inner_population = max(population, MIN_INNER_POPULATION) if kind.startswith("ours") else population
     spec = algorithm_for("nsga2", 2)
     if kind.startswith("ours"):
         first = supernet.encoding.random_vectors(inner_population, seed)
@@ -249,6 +251,7 @@ def small_space_run(kind: str, seed: int, population: int, budget: int) -> dict[
         patches = [
             mock.patch.object(tactics, "EXHAUSTIVE_LIMIT", 0),
             mock.patch.object(tactics, "MEASURED_SHARE", 0.0),
+            mock.patch.object(tactics, "MIN_INNER_POPULATION", population),
             mock.patch.object(driver_module, "fit_predictor", _reference_fit_predictor),
         ]
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
@@ -274,9 +277,12 @@ PYMOO_NSGA2 = "nsga2-pymoo"
 
 
 def linas_before(state: Any) -> None:
-    """``linas`` as it was before issue 14 item 2: pymoo's NSGA-II as the inner search, predictors tuned every loop."""
+    """``linas`` as it was before issue 14 item 2: pymoo's NSGA-II as the inner search (population 50), predictors
+    tuned every loop."""
+    from unittest import mock
+
+    import neural_nas.evolution.tactics as tactics
     from neural_nas.evolution import algorithm_for
-    from neural_nas.evolution.tactics import linas
 
     state.algorithm = algorithm_for(PYMOO_NSGA2, 2)
     fit = state.fit_predictor
@@ -286,7 +292,8 @@ def linas_before(state: Any) -> None:
         return fit(metric)
 
     state.fit_predictor = tuned_every_loop
-    linas(state)
+    with mock.patch.object(tactics, "MIN_INNER_POPULATION", 50):
+        tactics.linas(state)
 
 
 def register_variants() -> None:

@@ -353,7 +353,7 @@ def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch, dynas_c
     first_ten = agent.study.trials[:10]  # the random first population the predictors were fitted on
     vectors = np.stack([encoding.dict_to_vector(t.arch) for t in first_ten])
     objectives = np.array([[-t.metrics["accuracy_top1"], t.metrics["macs"]] for t in first_ten])
-    expected = best_first(vectors, objectives)  # all 10: the measured share is 25 of 50
+    expected = best_first(vectors, objectives)  # all 10: the measured share is half the inner population
     assert starts[0][:10].tolist() == expected.tolist()
     assert not {tuple(v) for v in starts[0][10:]} & {tuple(v) for v in vectors}  # the fill: random, not measured
 
