@@ -242,7 +242,7 @@ HERE: dict[tuple[str, str], Callable] = {
     ("docs/getting_started.md", "python -m pip install -e .            # the library"): getting_started_install,
     (
         "docs/getting_started.md",
-        "neural-nas search                        # the embedded default: about 40 s on 2 CPU "
+        "neural-nas search                        # the embedded default: 40-55 s on 2 CPU "
         "cores (benchmarks/RESULTS.md)",
     ): getting_started_commands,
     ("docs/results.md", "import ast"): results_pandas,
