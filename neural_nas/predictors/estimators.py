@@ -189,11 +189,9 @@ class Predictor(RegressorMixin, BaseEstimator):
         if seed is not None:
             params["seed"] = seed
         fresh = type(self)(**params)
-        tuned_on = getattr(self, "tuned_rows_", None)
-        growing = tuned_on is not None and self.selected_ in _MODELS
-        kept = (self.selected_, self.estimator_.get_params(), self.cv_scores_, tuned_on) if growing else None
-        if kept is not None and len(np.atleast_1d(y)) >= self.retune_growth * tuned_on:
-            kept = None
+        tuned_on = getattr(self, "tuned_rows_", None)  # None: not fitted, or a one-row constant
+        reuse = tuned_on is not None and len(np.atleast_1d(y)) < self.retune_growth * tuned_on
+        kept = (self.selected_, self.estimator_.get_params(), self.cv_scores_, tuned_on) if reuse else None
         return fresh._fit(X, y, kept=kept)
 
     def _fit(self, X, y, kept: tuple | None) -> Predictor:
