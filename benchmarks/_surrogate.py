@@ -220,6 +220,23 @@ def hypervolume_curve(points: np.ndarray, reference: Sequence[float]) -> np.ndar
     return curve
 
 
+def needed(curve: np.ndarray, target: float) -> float:
+    """Measurements until the curve first reaches ``target`` (inf if never)."""
+    hit = np.nonzero(curve >= target - 1e-9)[0]
+    return float(hit[0] + 1) if len(hit) else float("inf")
+
+
+def fmt_needed(values: list[float], budget: int) -> str:
+    """``needed`` over seeds as a table cell: the median (``>budget`` when the median seed never reaches the target),
+    then the range over the seeds that reach it and how many do not."""
+    med = float(np.median(values))
+    finite = [v for v in values if np.isfinite(v)]
+    spread = f"{int(min(finite))}-{int(max(finite))}" if finite else "-"
+    missed = len(values) - len(finite)
+    text = f">{budget}" if not np.isfinite(med) else f"{med:g}"
+    return f"{text} [{spread}{f', {missed} missed' if missed else ''}]"
+
+
 def compare_predictors(supernet: Any, vectors: np.ndarray, values: np.ndarray, n_train: Sequence[int]) -> None:
     """Print Kendall tau and MAPE on the held-out distinct rows, training on the first N rows (the file's order):
     `Predictor` on the super-network's features, on the plain one-hot (ablation), `ReferencePredictor` (baseline)."""
@@ -265,8 +282,6 @@ def compare_tactics(
     random search's median hypervolume at 4N (as ``sample_efficiency.py``)."""
     import tempfile
     import time
-
-    from sample_efficiency import fmt_needed, needed
 
     from neural_nas import NAS, NASConfig
 

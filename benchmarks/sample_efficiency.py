@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _surrogate import REFERENCE_POINTS, SURROGATE, hypervolume_curve  # noqa: E402
+from _surrogate import REFERENCE_POINTS, SURROGATE, fmt_needed, hypervolume_curve, needed  # noqa: E402
 
 TACTICS = ("linas", "evolutionary", "random")
 
@@ -64,21 +64,6 @@ def run_search(
     elapsed = time.perf_counter() - start
     rows = [(m["accuracy_top1"], m["macs"] / 1e6) for m in agent.search_results.values()]
     return np.array(rows), elapsed
-
-
-def needed(curve: np.ndarray, target: float) -> float:
-    """Measurements until the curve first reaches ``target`` (inf if never)."""
-    hit = np.nonzero(curve >= target - 1e-9)[0]
-    return float(hit[0] + 1) if len(hit) else float("inf")
-
-
-def fmt_needed(values: list[float], budget: int) -> str:
-    med = float(np.median(values))
-    finite = [v for v in values if np.isfinite(v)]
-    spread = f"{int(min(finite))}-{int(max(finite))}" if finite else "-"
-    missed = len(values) - len(finite)
-    text = f">{budget}" if not np.isfinite(med) else f"{med:g}"
-    return f"{text} [{spread}{f', {missed} missed' if missed else ''}]"
 
 
 def main(argv: list[str] | None = None) -> dict:

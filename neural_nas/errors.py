@@ -90,7 +90,3 @@ def measuring(arch: Any) -> Iterator[None]:
         raise
     except Exception as err:
         raise MeasurementError(arch, f"{type(err).__name__}: {err}") from err
-
-
-class ExperimentalWarning(UserWarning):
-    """A feature whose interface may still change."""

@@ -14,7 +14,7 @@ from neural_nas import NASConfig
 from neural_nas.config import constraints as c
 from neural_nas.config.schema import KEYS
 from neural_nas.errors import ConfigError
-from neural_nas.nas.pareto import pareto_front, sign_adjust
+from neural_nas.pareto import pareto_front, sign_adjust
 from neural_nas.supernets.encoding import Encoding
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -159,7 +159,7 @@ def valid(constraint: c.Constraint) -> st.SearchStrategy:
         return st.sampled_from(constraint.choices)
     if isinstance(constraint, c.ListOf):
         return st.lists(valid(constraint.item), min_size=constraint.min_len, max_size=constraint.max_len or 5)
-    if isinstance(constraint, c.SearchSpace):
+    if isinstance(constraint, c.SearchSpaceMapping):
         choices = st.lists(st.one_of(st.integers(-9, 99), names), min_size=1, max_size=4, unique_by=repr)
         return st.dictionaries(names, choices, min_size=1, max_size=4)
     raise AssertionError(f"no strategy for {constraint!r}: extend the test with the new constraint type")

@@ -100,19 +100,6 @@ class OneOf(Constraint):
         return "not-" + self.choices[0]
 
 
-class Mapping_(Constraint):
-    """A mapping whose content some other component validates (e.g. the reference's `train:` section)."""
-
-    def is_satisfied_by(self, value: Any) -> bool:
-        return isinstance(value, Mapping)
-
-    def __str__(self) -> str:
-        return "a mapping"
-
-    def invalid_example(self) -> Any:
-        return [1, 2]
-
-
 class ListOf(Constraint):
     """A non-empty list (or tuple) whose items satisfy ``item``."""
 
@@ -143,8 +130,9 @@ class ListOf(Constraint):
         return []
 
 
-class SearchSpace(Constraint):
-    """``{name: [choice, ...]}``: a non-empty mapping from string names to non-empty lists or tuples of choices."""
+class SearchSpaceMapping(Constraint):
+    """``{name: [choice, ...]}``: a non-empty mapping from string names to non-empty lists or tuples of choices (what
+    `neural_nas.config.search_space.SearchSpace` is built from)."""
 
     def is_satisfied_by(self, value: Any) -> bool:
         try:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from neural_nas.config.schema import BY_PATH, FREE_SECTIONS, SECTIONS
 from neural_nas.errors import ConfigError
@@ -93,10 +97,20 @@ class NASConfig:
         return config
 
     @classmethod
-    def from_yaml(cls, path: str) -> NASConfig:
-        from neural_nas.config.loader import load_yaml
-
-        return load_yaml(path)
+    def from_yaml(cls, path: str | os.PathLike) -> NASConfig:
+        """The configuration of a YAML file, opened read-only and parsed with `yaml.safe_load` only."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"NAS configuration file not found: {str(path)!r}")
+        with open(path, encoding="utf-8") as f:  # read-only: the user's file is never rewritten
+            text = f.read()
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(
+                str(path), "<unparsable YAML>", "a valid YAML document", str(err).replace("\n", " ")
+            ) from err
+        return cls.from_dict(document, source=str(path))
 
     def _set_tree(self, prefix: str, tree: Mapping) -> None:
         for name, value in tree.items():

@@ -16,7 +16,7 @@ from neural_nas.config.constraints import (
     Interval,
     ListOf,
     OneOf,
-    SearchSpace,
+    SearchSpaceMapping,
     String,
 )
 
@@ -66,7 +66,7 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "nas.search.search_space",
-        AnyOf(SearchSpace(), None),
+        AnyOf(SearchSpaceMapping(), None),
         None,
         "Basic NAS: `{name: [choice, ...]}`; keys are handled in sorted order.",
     ),

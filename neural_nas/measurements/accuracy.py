@@ -30,6 +30,7 @@ from torch import nn
 from neural_nas._rng import as_generator
 from neural_nas.config.constraints import Interval
 from neural_nas.errors import ConfigError
+from neural_nas.measurements.context import DATA_KEY
 from neural_nas.measurements.image_folder import BatchSource, ImageSet, Normalizer, class_names, list_images, nbytes
 
 logger = logging.getLogger("neural_nas")
@@ -146,7 +147,7 @@ class AccuracyEvaluator:
     def _split(self, name: str) -> Path:
         path = self.dataset_path / name
         if not path.is_dir():
-            raise ConfigError("nas.dynas.dataset_path", str(self.dataset_path), _LAYOUT, hint=f"{path} is not a folder")
+            raise ConfigError(DATA_KEY, str(self.dataset_path), _LAYOUT, hint=f"{path} is not a folder")
         return path
 
     def prepare(self) -> None:
@@ -160,7 +161,7 @@ class AccuracyEvaluator:
         for name, items in (("train", train), ("val", val)):
             if not items:
                 raise ConfigError(
-                    "nas.dynas.dataset_path",
+                    DATA_KEY,
                     str(self.dataset_path),
                     _LAYOUT,
                     hint=f"no images found under {self.dataset_path / name}/<class>/",

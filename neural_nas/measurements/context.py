@@ -26,6 +26,8 @@ MEASUREMENT_KEYS = (
 )
 # What the default measurer (image classification: `measurements.pipeline`) reads.
 IMAGE_CLASSIFICATION_SETTINGS = tuple(k for k in MEASUREMENT_KEYS if k != "mp_calibration_samples")
+# The key a data set that cannot be used is reported under, whichever task's measurer reads it.
+DATA_KEY = "nas.dynas.dataset_path"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from torch import nn
 
 from neural_nas._machine import cap_workers
 from neural_nas.errors import ConfigError, measuring
-from neural_nas.measurements.context import MeasureContext
+from neural_nas.measurements.context import DATA_KEY, MeasureContext
 
 logger = logging.getLogger("neural_nas")
 
@@ -24,9 +24,7 @@ def accuracy_evaluator(supernet: Any, ctx: MeasureContext, why: str, device: str
 
     d = ctx.conf
     if d.dataset_path is None:
-        raise ConfigError(
-            "nas.dynas.dataset_path", None, f"an ImageFolder root with train/ and val/ sub-folders ({why})"
-        )
+        raise ConfigError(DATA_KEY, None, f"an ImageFolder root with train/ and val/ sub-folders ({why})")
     evaluator = AccuracyEvaluator(
         d.dataset_path,
         calibration_size=d.calibration_size,
@@ -45,6 +43,23 @@ def exact_values(supernet: Any, subnet: Mapping[str, Any]) -> dict[str, float]:
     """The super-network's exact metrics of one sub-network: measured first, for free, by every measurer."""
     vector = supernet.encoding.dict_to_vector(subnet)
     return {name: float(values[0]) for name, values in supernet.exact_metrics(vector[None, :]).items()}
+
+
+def exact_and_missing(
+    supernet: Any, subnet: Mapping[str, Any], metrics: Sequence[str]
+) -> tuple[dict[str, float], list[str]]:
+    """Every measurer's first step: the exact metrics of ``subnet`` (`exact_values`), and those of ``metrics`` they
+    leave to measure on the extracted sub-network (none: the sub-network need not be extracted at all)."""
+    out = exact_values(supernet, subnet)
+    return out, [m for m in metrics if m not in out]
+
+
+def extract(supernet: Any, subnet: Mapping[str, Any], device: Any, code: type[SubnetCode] | None = None) -> SubnetCode:
+    """``supernet``'s extracted ``subnet`` on ``device``, wrapped in ``code`` (`SubnetCode` by default) so that its
+    forward passes fail as this sub-network's. The extraction runs the super-network's code: a failure there is this
+    sub-network's too."""
+    with measuring(subnet):
+        return (code or SubnetCode)(supernet.active_subnet(subnet), subnet).to(device)
 
 
 def image_classification_measurer(supernet: Any, ctx: MeasureContext) -> SubnetMeasurer:
@@ -108,12 +123,10 @@ class SubnetMeasurer:
             raise ValueError("accuracy_top1 needs an accuracy evaluator")
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
-        out = exact_values(self.supernet, subnet)
-        missing = [m for m in self.metrics if m not in out]
+        out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
         if not missing:
             return out
-        with measuring(subnet):
-            module = SubnetCode(self.supernet.active_subnet(subnet), subnet).to(self.device)
+        module = extract(self.supernet, subnet, self.device)
         size = self.supernet.image_size
         if "macs" in missing or "params" in missing:
             from neural_nas.measurements.counting import count_macs_params

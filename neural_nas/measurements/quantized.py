@@ -21,7 +21,7 @@ import torch
 
 from neural_nas.errors import ConfigError, measuring
 from neural_nas.measurements.context import MeasureContext
-from neural_nas.measurements.pipeline import SubnetCode, accuracy_evaluator
+from neural_nas.measurements.pipeline import SubnetCode, accuracy_evaluator, exact_and_missing
 
 logger = logging.getLogger("neural_nas")
 
@@ -101,9 +101,7 @@ class QuantizedSubnetMeasurer:
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
         subnet = self.supernet.parse_record(subnet)  # a policy gene outside the table fails before any work
-        vector = self.supernet.encoding.dict_to_vector(subnet)
-        out = {name: float(values[0]) for name, values in self.supernet.exact_metrics(vector[None, :]).items()}
-        missing = [m for m in self.metrics if m not in out]
+        out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
         if not missing:
             return out
         from neural_nas.measurements.quantization import quantized_engine

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from neural_nas.config.constraints import SearchSpace as _SearchSpaceConstraint
+from neural_nas.config.constraints import SearchSpaceMapping as _SearchSpaceConstraint
 
 
 class SearchSpace:

@@ -7,12 +7,25 @@ noise a predictor would otherwise have to learn to ignore.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 import numpy as np
 
-from neural_nas.supernets.encoding import Encoding
+
+class Genes(Protocol):
+    """What the feature maps read of a super-network's `Encoding`: ``{param: {'count': n, 'vars': [choices]}}`` in
+    gene order, and the number of genes. A protocol, not the class: the super-networks use these maps, so the
+    predictors must not import the super-networks."""
+
+    @property
+    def params(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+    @property
+    def n_genes(self) -> int: ...
 
 
-def gene_slice(encoding: Encoding, param: str) -> slice:
+def gene_slice(encoding: Genes, param: str) -> slice:
     """Columns of ``param`` in an index vector."""
     start = 0
     for name, spec in encoding.params.items():
@@ -29,7 +42,7 @@ def _onehot(indices: np.ndarray, n_choices: int) -> np.ndarray:
 
 
 def active_blocks(
-    encoding: Encoding, vectors: np.ndarray, depth_param: str, block_params: tuple[str, ...], blocks_per_stage: int
+    encoding: Genes, vectors: np.ndarray, depth_param: str, block_params: tuple[str, ...], blocks_per_stage: int
 ) -> np.ndarray:
     """Boolean (rows, blocks): block ``b`` of stage ``s`` is active when its position in the stage is below depth[s]."""
     if vectors.ndim != 2 or vectors.shape[1] != encoding.n_genes:
@@ -50,7 +63,7 @@ def active_blocks(
 
 
 def active_block_onehot(
-    encoding: Encoding,
+    encoding: Genes,
     vectors: np.ndarray,
     *,
     depth_param: str = "d",
@@ -75,7 +88,7 @@ def active_block_onehot(
 
 
 def active_block_features(
-    encoding: Encoding,
+    encoding: Genes,
     vectors: np.ndarray,
     *,
     depth_param: str = "d",

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from neural_nas.supernets._base import SuperNetwork
-from neural_nas.supernets._weights import load_weights, resolve_checkpoint
+from neural_nas.supernets._torch_model import TorchModelSuperNetwork
+from neural_nas.supernets._weights import build_with_weights, checkpoint_for, load_weights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,16 +30,13 @@ _TABLES: dict[type, Any] = {}
 _TABLES_LOCK = threading.Lock()
 
 
-class OFASuperNetwork(SuperNetwork):
+class OFASuperNetwork(TorchModelSuperNetwork):
     """Base of the OFA families. Subclasses set ``weights_file``/``weights_url`` and implement `build`,
     `_subnet_kwargs` (encoded dict -> ``set_active_subnet`` arguments) and `_build_tables` / `_exact_from_tables`."""
 
     weights_file: ClassVar[str]
     weights_url: ClassVar[str | None]
     exact_metric_names: ClassVar[tuple[str, ...]] = ("macs", "params")
-
-    def __init__(self) -> None:
-        self._model: nn.Module | None = None
 
     def build(self) -> nn.Module:
         """A new, randomly initialised torch super-network (on the CPU)."""
@@ -67,26 +64,17 @@ class OFASuperNetwork(SuperNetwork):
         if self._model is None:
             # The file first: a missing one fails before the (slow) build.
             path = self.checkpoint_path(pretrained=pretrained, ckpt_path=ckpt_path, download=download)
-            model = self.seeded_build()
-            if path is not None:
-                load_weights(model, path, f"super-network {self.name}")
-                logger.info("loaded %s weights from %s", self.name, path)
-            else:
-                logger.warning("super-network %s is randomly initialised (pretrained=False)", self.name)
-            self._model = model.eval()
+            description = f"super-network {self.name}"
+            self._model = build_with_weights(
+                self.name, path, self.seeded_build, lambda model, p: load_weights(model, p, description)
+            )
         self._model.to(device)
 
     def checkpoint_path(self, *, pretrained: bool, ckpt_path: str | None, download: bool) -> Path | None:
         """The weights file to load (None: random initialisation): ``ckpt_path``, else the cache or a download."""
-        if pretrained or ckpt_path:
-            return resolve_checkpoint(self.weights_file, self.weights_url, ckpt_path, allow_download=download)
-        return None
-
-    @property
-    def model(self) -> nn.Module:
-        if self._model is None:
-            raise RuntimeError(f"{self.name}: call load(...) before extracting sub-networks")
-        return self._model
+        return checkpoint_for(
+            self.weights_file, pretrained=pretrained, ckpt_path=ckpt_path, url=self.weights_url, download=download
+        )
 
     def active_subnet(self, subnet: Mapping[str, Any]) -> nn.Module:
         model = self.model

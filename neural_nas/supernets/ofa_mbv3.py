@@ -49,7 +49,7 @@ class OFAMBConvSuperNetwork(OFASuperNetwork):
         return max(self.encoding.params["d"]["vars"])
 
     def features(self, vectors: np.ndarray) -> np.ndarray:
-        # Imported here: predictors may import the super-networks, not the other way round at import time.
+        # Imported here: the predictors package loads scikit-learn, which registering the super-networks does not need.
         from neural_nas.predictors.features import active_block_features
 
         # Inactive blocks zeroed, plus the active genes' scaled values: the predictors rank sub-networks better than

@@ -42,6 +42,23 @@ class ResNetTables:
     in_gene: np.ndarray  # column of ``w`` giving each block's input width
     max_depth: int
 
+    # The depth rule of OFA's ResNets, written once: every consumer of ``d`` (MACs/params, the canonical form, the
+    # quantized layers) must agree on which blocks run.
+    def blocks_kept(self, stage_len: int | np.ndarray, depth: int | np.ndarray) -> int | np.ndarray:
+        """How many blocks a stage of ``stage_len`` blocks runs at depth ``depth``: it drops its last
+        ``max_depth - depth``."""
+        return stage_len - self.max_depth + depth
+
+    def active_blocks(self, d: np.ndarray) -> np.ndarray:
+        """Boolean (rows, blocks) from the ``d`` values (rows, 5): whether each block runs (``d[1 + s]`` is the depth
+        of stage ``s``)."""
+        return self.position[None, :] < self.blocks_kept(self.stage_len[None, :], d[:, 1 + self.stage])
+
+    def stem_block_active(self, d: np.ndarray) -> np.ndarray:
+        """Boolean (rows,) from the ``d`` values (rows, 5): whether the stem's residual block runs (only at the largest
+        ``d[0]``)."""
+        return d[:, 0] == self.max_depth
+
 
 @supernet_registry("ofa_resnet50")
 class OFAResNet50(OFASuperNetwork):
@@ -79,9 +96,8 @@ class OFAResNet50(OFASuperNetwork):
         t = self.tables()
         out = np.array(vectors, dtype=np.int64, ndmin=2)  # a copy
         d = self._values(out, "d")
-        inactive = t.position[None, :] >= t.stage_len[None, :] - t.max_depth + d[:, 1 + t.stage]
-        self._genes(out, "e")[inactive] = 0
-        out[:, 0] = np.where(d[:, 0] == t.max_depth, out[:, 0], 0)  # d is the first gene
+        self._genes(out, "e")[~t.active_blocks(d)] = 0
+        out[:, 0] = np.where(t.stem_block_active(d), out[:, 0], 0)  # d is the first gene
         return out
 
     def n_networks(self) -> int:
@@ -91,7 +107,7 @@ class OFAResNet50(OFASuperNetwork):
         total = 2 * n_w ** self.encoding.params["w"]["count"]  # the stem's block: kept (d[0] = 2) or not
         for stage in range(self.encoding.params["d"]["count"] - 1):  # d[1:]: one depth per stage
             length = int(t.stage_len[t.stage == stage][0])
-            total *= sum(n_e ** (length - t.max_depth + d) for d in depths)
+            total *= sum(n_e ** t.blocks_kept(length, d) for d in depths)
         return total
 
     def _subnet_kwargs(self, subnet: dict) -> dict[str, list]:
@@ -157,9 +173,8 @@ class OFAResNet50(OFASuperNetwork):
     def _exact_from_tables(self, t: ResNetTables, vectors: np.ndarray) -> dict[str, np.ndarray]:
         d, e, w = self._values(vectors, "d"), self._genes(vectors, "e"), self._genes(vectors, "w")
         total = t.stem0[w[:, 0]] + t.stem2[w[:, 0], w[:, 1]] + t.head[w[:, -1]]
-        total += t.stem1[w[:, 0]] * (d[:, 0] == t.max_depth)[:, None]
-        # Stage s keeps its first stage_len - (max_depth - d[1 + s]) blocks.
-        active = t.position[None, :] < t.stage_len[None, :] - t.max_depth + d[:, 1 + t.stage]
+        total += t.stem1[w[:, 0]] * t.stem_block_active(d)[:, None]
+        active = t.active_blocks(d)
         per_block = t.blocks[np.arange(len(t.stage))[None, :], w[:, t.in_gene], e, w[:, 2 + t.stage]]
         total += (per_block * active[:, :, None]).sum(axis=1)
         return {"macs": total[:, 0], "params": total[:, 1]}

@@ -115,9 +115,8 @@ class OFAResNet50Quant(OFAResNet50):
         t = self.tables()
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.int64))
         d = self._values(vectors, "d")
-        blocks = t.position[None, :] < t.stage_len[None, :] - t.max_depth + d[:, 1 + t.stage]
-        stem = np.stack([np.ones(len(d), bool), d[:, 0] == t.max_depth, np.ones(len(d), bool)], axis=1)
-        return np.concatenate([stem, blocks[:, t.layer_block[3:]]], axis=1)
+        stem = np.stack([np.ones(len(d), bool), t.stem_block_active(d), np.ones(len(d), bool)], axis=1)
+        return np.concatenate([stem, t.active_blocks(d)[:, t.layer_block[3:]]], axis=1)
 
     def policy(self, subnet: dict) -> list[tuple[int, str]]:
         """``(bits, weight mode)`` of each layer the sub-network has, in gene order."""
@@ -147,7 +146,7 @@ class OFAResNet50Quant(OFAResNet50):
             layers = np.bincount(t.layer_block[3:])[in_stage]  # quantizable layers of each block of the stage
             options = 0
             for depth in self.encoding.params["d"]["vars"]:
-                kept = length - t.max_depth + depth
+                kept = t.blocks_kept(length, depth)
                 options += n_e**kept * 3 ** int(layers[:kept].sum())
             total *= options
         return total

@@ -16,10 +16,9 @@ from typing import Any
 import torch
 
 from neural_nas.config.constraints import Interval
-from neural_nas.errors import measuring
 from neural_nas.measurements.context import MeasureContext
 from neural_nas.measurements.latency import time_calls
-from neural_nas.measurements.pipeline import SubnetCode, exact_values
+from neural_nas.measurements.pipeline import exact_and_missing, extract
 from neural_nas.supernets._weights import cache_dir
 from neural_nas.supernets.text.sst2_data import load_dev_split
 
@@ -69,12 +68,10 @@ class TextClassificationMeasurer:
             )
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
-        out = exact_values(self.supernet, subnet)
-        missing = [m for m in self.metrics if m not in out]
+        out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
         if not missing:
             return out
-        with measuring(subnet):
-            module = SubnetCode(self.supernet.active_subnet(subnet), subnet).to(self.device).eval()
+        module = extract(self.supernet, subnet, self.device).eval()
         if "latency" in missing:
             out["latency"], std = self.latency(module)
             logger.debug("latency %.3f ms (std %.3f ms) for %s", out["latency"], std, dict(subnet))

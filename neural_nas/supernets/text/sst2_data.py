@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from neural_nas.errors import ConfigError
+from neural_nas.measurements.context import DATA_KEY
 
-DATA_KEY = "nas.dynas.dataset_path"
 DEV_FILE = "dev.tsv"
 VOCAB_FILE = "vocab.txt"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

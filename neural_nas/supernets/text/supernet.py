@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from neural_nas.supernets._base import SuperNetwork, supernet_registry
+from neural_nas.supernets._base import supernet_registry
+from neural_nas.supernets._torch_model import TorchModelSuperNetwork
 from neural_nas.supernets.encoding import Encoding
 from neural_nas.supernets.text.bert_shape import BERT_BASE, BertShape, bert_costs
 
@@ -47,7 +48,7 @@ def bert_encoding(
 
 
 @supernet_registry("bert_base_sst2")
-class BertSST2SuperNetwork(SuperNetwork):
+class BertSST2SuperNetwork(TorchModelSuperNetwork):
     name = "bert_base_sst2"
     shape: ClassVar[BertShape] = BERT_BASE
     encoding = bert_encoding(range(6, 13), [6, 8, 10, 12], [1024, 2048, 3072], BERT_BASE.num_layers)
@@ -87,7 +88,7 @@ class BertSST2SuperNetwork(SuperNetwork):
     def __init__(self) -> None:
         from neural_nas.predictors.features import gene_slice
 
-        self._model: nn.Module | None = None
+        super().__init__()
         # Column ranges of the genes in a choice-index vector.
         self._layers = gene_slice(self.encoding, "num_layers")
         self._heads = gene_slice(self.encoding, "num_attention_heads")
@@ -169,12 +170,6 @@ class BertSST2SuperNetwork(SuperNetwork):
 
         ids = torch.zeros((1, self.max_seq_length), dtype=torch.long)
         return ids, torch.ones_like(ids), ids
-
-    @property
-    def model(self) -> nn.Module:
-        if self._model is None:
-            raise RuntimeError(f"{self.name}: call load(...) before extracting sub-networks")
-        return self._model
 
     def active_subnet(self, subnet: Mapping[str, Any]) -> nn.Module:
         """The standalone sub-network (a `BertClassifier`), its tensors copied from the super-network's."""

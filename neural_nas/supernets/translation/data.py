@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from neural_nas.errors import ConfigError
+from neural_nas.measurements.context import DATA_KEY
 
-DATA_KEY = "nas.dynas.dataset_path"
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
 MMAP_MAGIC = b"MMIDIDX\x00\x00"

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from neural_nas.errors import ConfigError, measuring
-from neural_nas.measurements.context import MeasureContext
-from neural_nas.measurements.pipeline import SubnetCode, exact_values
-from neural_nas.supernets.translation.data import DATA_KEY, PAD, ParallelSplit, load_split
+from neural_nas.measurements.context import DATA_KEY, MeasureContext
+from neural_nas.measurements.pipeline import SubnetCode, exact_and_missing, extract
+from neural_nas.supernets.translation.data import PAD, ParallelSplit, load_split
 
 logger = logging.getLogger("neural_nas")
 
@@ -182,12 +182,10 @@ class TranslationMeasurer:
             )
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
-        out = exact_values(self.supernet, subnet)
-        missing = [m for m in self.metrics if m not in out]
+        out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
         if not missing:
             return out
-        with measuring(subnet):
-            model = TranslationCode(self.supernet.active_subnet(subnet), subnet).to(self.device)
+        model = extract(self.supernet, subnet, self.device, TranslationCode)
         if "latency" in missing:
             mean, std = measure_translation_latency(
                 model, self.supernet.space.sentence_length, self.device, self.latency_warmup, self.latency_steps

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from neural_nas.supernets._base import SuperNetwork, supernet_registry
+from neural_nas.supernets._base import supernet_registry
+from neural_nas.supernets._torch_model import TorchModelSuperNetwork
 from neural_nas.supernets.translation.counting import exact_macs_params
 from neural_nas.supernets.translation.space import (
     DECODER_LAYER_GENES,
@@ -42,7 +43,7 @@ CKPT_SOURCE = (
 
 
 @supernet_registry("transformer_lt_wmt_en_de")
-class TransformerLTSuperNetwork(SuperNetwork):
+class TransformerLTSuperNetwork(TorchModelSuperNetwork):
     name = "transformer_lt_wmt_en_de"
     space: ClassVar[TransformerSpace] = WMT_EN_DE_SPACE
     encoding = WMT_EN_DE_SPACE.encoding()
@@ -68,7 +69,7 @@ class TransformerLTSuperNetwork(SuperNetwork):
     def __init__(self) -> None:
         from neural_nas.predictors.features import gene_slice
 
-        self._model: nn.Module | None = None
+        super().__init__()
         self._layer_count = gene_slice(self.encoding, "decoder_layer_num").start
         # Which column belongs to a decoder layer (its index) and which does not (-1): the genes of the layers a
         # sub-network does not run are zeroed in the predictors' features.
@@ -146,12 +147,6 @@ class TransformerLTSuperNetwork(SuperNetwork):
         from neural_nas.supernets.translation.measurer import dummy_sentence
 
         return dummy_sentence(self.space.sentence_length)
-
-    @property
-    def model(self) -> nn.Module:
-        if self._model is None:
-            raise RuntimeError(f"{self.name}: call load(...) before extracting sub-networks")
-        return self._model
 
     def shape(self, subnet: Mapping[str, Any]) -> SubnetShape:
         """The dimensions of an encoded sub-network (a ConfigError for a gene value outside the table)."""
