@@ -116,7 +116,8 @@ def one_loop(
     from threadpoolctl import threadpool_limits
 
     from neural_nas.evolution import SubnetProblem, algorithm_for
-    from neural_nas.evolution.tactics import MIN_INNER_POPULATION, best_first
+    from neural_nas.evolution.tactics import MIN_INNER_POPULATION
+    from neural_nas.pareto import best_first
     from neural_nas.predictors import ExactMetric, Predictor
     from neural_nas.supernets import create_supernet
 

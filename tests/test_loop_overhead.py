@@ -10,7 +10,8 @@ from sklearn.svm import SVR
 
 from neural_nas import NAS
 from neural_nas.evolution import SubnetProblem, algorithm_for
-from neural_nas.evolution.numpy_nsga2 import non_dominated_ranks, nsga2, survivors
+from neural_nas.evolution.numpy_nsga2 import nsga2
+from neural_nas.pareto import non_dominated_ranks, survivors
 from neural_nas.predictors import Predictor, active_block_features
 from neural_nas.supernets.ofa_mbv3 import MBCONV_ENCODING as MBV3
 

@@ -1,6 +1,6 @@
 import pytest
 
-from neural_nas.nas.pareto import pareto_front
+from neural_nas.pareto import pareto_front
 
 
 @pytest.mark.parametrize(

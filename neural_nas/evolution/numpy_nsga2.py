@@ -4,10 +4,10 @@ pymoo's NSGA-II keeps one Python object per individual, and with cheap (predicte
 bookkeeping was most of a Dynamic NAS loop's cost. This one works on arrays and keeps pymoo's recipe as registered in
 `evolution.algorithms`: binary tournaments on (dominance, crowding), SBX crossover (probability 0.9 per pair, 0.5 per
 gene, eta 15, both children of each pair kept), polynomial mutation (probability 0.02 per child, 1 / genes per gene,
-eta 20), rounding to choice indices, duplicates eliminated, survival by non-dominated rank then crowding distance, and
-pymoo's order within a front (the rows that survived longest first). `linas` measures the final front in that order,
-and both details count there: keeping one child of twice the pairs, or ordering fronts by crowding, each measured
-worse (benchmarks/RESULTS.md, 'Closing issue 14').
+eta 20), rounding to choice indices, duplicates eliminated, survival by non-dominated rank then crowding distance
+(`neural_nas.pareto.survivors`), and pymoo's order within a front (the rows that survived longest first). `linas`
+measures the final front in that order, and both details count there: keeping one child of twice the pairs, or
+ordering fronts by crowding, each measured worse (benchmarks/RESULTS.md, 'Closing issue 14').
 
 Duplicates are removed from each batch of children against the population and each other; where crossover and
 mutation of a converged population keep proposing the same vectors, the shortfall is filled with random vectors
@@ -20,70 +20,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from neural_nas.pareto import dominates, survivors
+
 # Offspring batches drawn per generation before the shortfall is filled at random.
 MAX_OFFSPRING_DRAWS = 3
-
-
-def non_dominated_ranks(objectives: np.ndarray, stop_after: int | None = None) -> np.ndarray:
-    """Front number (0 = non-dominated) of each row, all objectives minimised. With ``stop_after``, ranking stops once
-    that many rows are ranked; the others get rank ``len(objectives)``."""
-    f = np.atleast_2d(objectives)
-    n = len(f)
-    no_worse = np.ones((n, n), dtype=bool)  # [i, j]: row i is nowhere worse than row j
-    better = np.zeros((n, n), dtype=bool)  # [i, j]: row i is better than row j somewhere
-    for column in f.T:  # one objective at a time: 2-D comparisons, no (n, n, objectives) temporaries
-        no_worse &= column[:, None] <= column[None, :]
-        better |= column[:, None] < column[None, :]
-    dominates = (no_worse & better).astype(np.int64)
-    dominated_by = dominates.sum(axis=0)  # how many rows dominate each row
-    ranks = np.full(n, n, dtype=np.int64)
-    remaining = np.ones(n, dtype=bool)
-    rank, ranked, stop = 0, 0, n if stop_after is None else stop_after
-    while ranked < min(stop, n):
-        front = np.flatnonzero(remaining & (dominated_by == 0))
-        ranks[front] = rank
-        remaining[front] = False
-        dominated_by -= dominates[front].sum(axis=0)
-        rank, ranked = rank + 1, ranked + len(front)
-    return ranks
-
-
-def crowding_distance(objectives: np.ndarray) -> np.ndarray:
-    """NSGA-II's crowding distance of each row within its set: the normalised gap between its neighbours along each
-    objective, summed (the extremes of any objective: infinite)."""
-    n, m = objectives.shape
-    distance = np.zeros(n)
-    if n <= 2:
-        return np.full(n, np.inf)
-    for k in range(m):
-        order = np.argsort(objectives[:, k], kind="stable")
-        values = objectives[order, k]
-        span = values[-1] - values[0]
-        gaps = np.zeros(n)
-        gaps[1:-1] = (values[2:] - values[:-2]) / (span if span > 0 else 1.0)
-        gaps[[0, -1]] = np.inf
-        distance[order] += gaps
-    return distance
-
-
-def survivors(objectives: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indices, ranks, crowding) of the ``n`` rows NSGA-II keeps: whole fronts by rank, each in the given row order,
-    then the least crowded of the front that does not fit whole (pymoo's survival)."""
-    ranks = non_dominated_ranks(objectives, stop_after=n)
-    crowding = np.zeros(len(objectives))
-    kept: list[np.ndarray] = []
-    left = n
-    for rank in np.unique(ranks[ranks < len(objectives)]):
-        members = np.flatnonzero(ranks == rank)
-        crowding[members] = crowding_distance(objectives[members])
-        if len(members) > left:
-            members = members[np.argsort(-crowding[members], kind="stable")[:left]]
-        kept.append(members)
-        left -= len(members)
-        if left == 0:
-            break
-    order = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
-    return order, ranks[order], crowding[order]
 
 
 def _keys(vectors: np.ndarray) -> np.ndarray:
@@ -98,9 +38,7 @@ def _tournament(values: np.ndarray, crowding: np.ndarray, n: int, rng: np.random
     rounds = -(-2 * n // len(values))
     pairs = np.concatenate([rng.permutation(len(values)) for _ in range(rounds)])[: 2 * n].reshape(n, 2)
     a, b = pairs[:, 0], pairs[:, 1]
-    no_worse_a, no_worse_b = (values[a] <= values[b]).all(axis=1), (values[b] <= values[a]).all(axis=1)
-    differ = (values[a] != values[b]).any(axis=1)
-    a_dominates, b_dominates = no_worse_a & differ, no_worse_b & differ
+    a_dominates, b_dominates = dominates(values[a], values[b]), dominates(values[b], values[a])
     coin = rng.random(n) < 0.5
     by_crowding = np.where(crowding[a] == crowding[b], coin, crowding[a] > crowding[b])
     return np.where(a_dominates, a, np.where(b_dominates, b, np.where(by_crowding, a, b)))

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pymoo.core.problem import Problem
 
+from neural_nas.pareto import minimised
+
 # One objective: a whole population of index vectors (rows) -> one value per row, higher or lower is better.
 ObjectiveFn = Callable[[np.ndarray], np.ndarray]
 
@@ -14,15 +16,15 @@ ObjectiveFn = Callable[[np.ndarray], np.ndarray]
 class SubnetProblem(Problem):
     """Vectorised over the population: each objective function is called once per generation.
 
-    Signs are flipped so that every objective is minimised (pymoo's convention); real-valued proposals (CMA-ES) are
-    rounded and clipped to valid choice indices.
+    Signs are flipped so that every objective is minimised (pymoo's convention: `neural_nas.pareto.minimised`);
+    real-valued proposals (CMA-ES) are rounded and clipped to valid choice indices.
     """
 
     def __init__(
         self, cardinalities: np.ndarray, objectives: Sequence[ObjectiveFn], higher_is_better: Sequence[bool]
     ) -> None:
         self.objectives = list(objectives)
-        self.signs = np.where(np.asarray(higher_is_better, dtype=bool), -1.0, 1.0)
+        self.higher_is_better = [bool(h) for h in higher_is_better]
         super().__init__(
             n_var=len(cardinalities), n_obj=len(self.objectives), xl=0, xu=np.asarray(cardinalities) - 1, vtype=int
         )
@@ -33,7 +35,8 @@ class SubnetProblem(Problem):
     def minimised(self, vectors: np.ndarray) -> np.ndarray:
         """Objective values (rows: vectors, columns: objectives) with signs flipped so that all are minimised."""
         vectors = self.as_indices(vectors)
-        return np.column_stack([np.asarray(f(vectors), dtype=float) for f in self.objectives]) * self.signs
+        values = np.column_stack([np.asarray(f(vectors), dtype=float) for f in self.objectives])
+        return minimised(values, self.higher_is_better)
 
     def _evaluate(self, x: np.ndarray, out: dict, *args, **kwargs) -> None:
         out["F"] = self.minimised(x)

@@ -22,8 +22,8 @@ import numpy as np
 
 from neural_nas._registry import Registry
 from neural_nas.evolution.algorithms import AlgorithmSpec
-from neural_nas.evolution.numpy_nsga2 import crowding_distance
 from neural_nas.evolution.problem import SubnetProblem
+from neural_nas.pareto import best_first, spread_best  # best_first also for tactics written elsewhere (docs)
 
 logger = logging.getLogger("neural_nas")
 
@@ -54,33 +54,6 @@ MAX_STALLED_GENERATIONS = 20
 # is predicted and the predicted front measured, in milliseconds, where the evolutionary search would spend its time
 # re-drawing duplicates (the loop's cost on both paths: benchmarks/RESULTS.md, 'Search overhead').
 EXHAUSTIVE_LIMIT = 200_000
-
-
-def spread_best(objectives: np.ndarray, n: int) -> np.ndarray:
-    """Indices of ``n`` rows as NSGA-II's survival picks them: whole fronts by non-dominated rank (all objectives
-    minimised), then of the front that does not fit whole the least crowded points, so the measured population covers
-    the trade-off."""
-    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-
-    objectives = np.atleast_2d(objectives)
-    chosen: list[int] = []
-    for front in NonDominatedSorting().do(objectives, n_stop_if_ranked=n):
-        front = np.asarray(front)
-        if len(chosen) + len(front) <= n:
-            chosen += front.tolist()
-            continue
-        least_crowded = np.argsort(-crowding_distance(objectives[front]), kind="stable")
-        chosen += front[least_crowded[: n - len(chosen)]].tolist()
-        break
-    return np.asarray(chosen, dtype=np.int64)
-
-
-def best_first(vectors: np.ndarray, objectives: np.ndarray) -> np.ndarray:
-    """Rows ordered by non-dominated rank (all objectives minimised); ties keep their order."""
-    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-
-    ranks = NonDominatedSorting().do(np.atleast_2d(objectives), return_rank=True)[1]
-    return vectors[np.argsort(ranks, kind="stable")]
 
 
 class SearchState(Protocol):

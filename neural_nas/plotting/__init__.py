@@ -4,12 +4,11 @@ The data (`pareto_info`, `hypervolume_history`, `load_results`) needs no matplot
 (`plot_pareto_front`, `plot_hypervolume`) import it on first use (``pip install 'neural-nas[plot]'``).
 """
 
+from neural_nas.pareto import HypervolumeTracker, default_ref_point
 from neural_nas.plotting._info import (
     HypervolumeHistory,
-    HypervolumeTracker,
     ParetoInfo,
     Results,
-    default_ref_point,
     hypervolume_history,
     load_results,
     pareto_info,

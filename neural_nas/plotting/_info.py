@@ -2,8 +2,10 @@
 
 - `load_results`: the measured points of a DyNAS results CSV or of a DyNAS/BasicNAS agent, in evaluation order.
 - `pareto_info`: every point, its evaluation order, the measured Pareto front and axis labels with units.
-- `hypervolume_history`: the hypervolume of the measured front after each measurement (pymoo's ``HV``);
-  `HypervolumeTracker` gives the same number incrementally, cheap enough to call after every measurement.
+- `hypervolume_history`: the hypervolume of the measured front after each measurement (pymoo's ``HV``), from
+  `neural_nas.pareto.HypervolumeTracker`, which gives the same number incrementally during a search.
+
+Fronts, directions and hypervolume are `neural_nas.pareto`'s; this module only gathers and labels the points.
 """
 
 from __future__ import annotations
@@ -17,10 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from neural_nas.errors import ConfigError
-from neural_nas.nas.pareto import pareto_front, sign_adjust
-
-# The reference point lies this share of each objective's range beyond its worst measured value.
-REF_MARGIN = 0.1
+from neural_nas.pareto import HypervolumeTracker, default_ref_point, pareto_front
 
 
 class Results(NamedTuple):
@@ -201,76 +200,6 @@ def pareto_info(
 
 
 # -- hypervolume ----------------------------------------------------------------------------------------------------
-def default_ref_point(values: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndarray:
-    """The worst measured value of each metric, moved `REF_MARGIN` of its range further (in the metric's own units)."""
-    values = np.asarray(values, dtype=float).reshape(-1, len(higher_is_better))
-    if len(values) == 0:
-        raise ValueError("a default reference point needs at least one measured point")
-    up = np.asarray(higher_is_better, dtype=bool)
-    worst = np.where(up, values.min(axis=0), values.max(axis=0))
-    spread = values.max(axis=0) - values.min(axis=0)
-    spread = np.where(spread > 0, spread, np.maximum(np.abs(worst), 1.0))
-    return worst + np.where(up, -1.0, 1.0) * REF_MARGIN * spread
-
-
-class HypervolumeTracker:
-    """The hypervolume of the measured front, updated point by point (it keeps only the current front).
-
-    With a fixed ``ref_point`` the values are non-decreasing and comparable across runs. Without one, the reference
-    point follows the worst values seen so far (`default_ref_point`), so the number can also grow when a worse point
-    arrives: good for watching progress, not for comparing runs.
-    """
-
-    def __init__(self, higher_is_better: Sequence[bool], ref_point: Sequence[float] | None = None) -> None:
-        self.higher_is_better = [bool(b) for b in higher_is_better]
-        self._signs = np.where(np.asarray(self.higher_is_better), 1.0, -1.0)
-        self._fixed_ref = None if ref_point is None else np.asarray(ref_point, dtype=float)
-        if self._fixed_ref is not None and self._fixed_ref.shape != (len(self._signs),):
-            raise ValueError(f"ref_point needs {len(self._signs)} values; got {list(ref_point or [])}")
-        self._front = np.empty((0, len(self._signs)))  # sign-adjusted: higher is better
-        self._low = np.full(len(self._signs), np.inf)  # per metric, sign-adjusted: min and max seen
-        self._high = np.full(len(self._signs), -np.inf)
-        self.n_measured = 0
-
-    @property
-    def front_size(self) -> int:
-        return len(self._front)
-
-    @property
-    def ref_point(self) -> np.ndarray:
-        """The reference point in use, in the metrics' own units and directions."""
-        if self._fixed_ref is not None:
-            return self._fixed_ref.copy()
-        if self.n_measured == 0:
-            raise ValueError("no point measured yet: the default reference point is not defined")
-        adjusted = np.vstack([self._low, self._high])
-        return default_ref_point(adjusted * self._signs, self.higher_is_better)
-
-    def add(self, point: Sequence[float]) -> float:
-        """Record one measured point (values in metric order); return the hypervolume after it."""
-        row = sign_adjust([list(point)], self.higher_is_better)
-        if row.shape[1] != len(self._signs):
-            raise ValueError(f"a point needs {len(self._signs)} values; got {list(point)}")
-        self.n_measured += 1
-        self._low = np.minimum(self._low, row[0])
-        self._high = np.maximum(self._high, row[0])
-        candidates = np.vstack([self._front, row])
-        self._front = candidates[pareto_front(candidates)]
-        return self.hypervolume()
-
-    def hypervolume(self) -> float:
-        if self.n_measured == 0:
-            return 0.0
-        from pymoo.indicators.hv import HV
-
-        ref = sign_adjust([self.ref_point], self.higher_is_better)[0]
-        # pymoo minimises: negate the higher-is-better values; points not better than ref in every metric add nothing.
-        inside = self._front[(self._front > ref).all(axis=1)]
-        if len(inside) == 0:
-            return 0.0
-        return float(HV(ref_point=-ref)(-inside))
-
-
 def hypervolume_history(
     points: Sequence[Mapping[str, float]] | np.ndarray,
     higher_is_better: Sequence[bool],

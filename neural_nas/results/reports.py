@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from neural_nas.pareto import summed_score
+
 logger = logging.getLogger("neural_nas")
 
 # The config record is not a report: it stays, and a run with other settings is recorded beside it (config_record).
@@ -47,10 +49,12 @@ def format_report(
 
 def study_report(study: Any) -> str:
     """`format_report` of a `Study`: its trials, its front ranked by the summed sign-adjusted metrics, its failures."""
-    best = sorted(study.front(), key=lambda t: -study.scalar(t.metrics))
+    front = study.front()
+    score = summed_score([[t.metrics[n] for n in study.metric_names] for t in front], study.higher_is_better)
+    best = sorted(range(len(front)), key=lambda i: -score[i])  # the best score first; ties in measurement order
     return format_report(
         [t.as_record() for t in study.trials],
-        [t.as_record() for t in best],
+        [front[i].as_record() for i in best],
         study.higher_is_better or [],
         [{"arch": a} for a in study.failures],
     )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from neural_nas.errors import ConfigError
-from neural_nas.nas.pareto import pareto_front, sign_adjust
+from neural_nas.pareto import pareto_front, sign_adjust
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
