@@ -81,7 +81,7 @@ def main() -> None:
 
 
 def _key(subnet: Mapping[str, Any]) -> tuple:
-    from neural_nas.nas.study import arch_key
+    from neural_nas.results.study import arch_key
 
     return arch_key(subnet)
 

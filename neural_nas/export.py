@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +102,53 @@ def load_subnet(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
     module.load_state_dict(payload["state_dict"])
     logger.info("loaded sub-network of %s from %s", supernet.name, path)
     return module.to(device).eval()
+
+
+def export_pick(
+    results_csv: str | os.PathLike,
+    config: NASConfig,
+    out: str | os.PathLike,
+    *,
+    by: str = "knee",
+    where: Sequence[str] = (),
+    metrics: Sequence[str] | None = None,
+) -> tuple[Any, dict[str, Path]]:
+    """Pick a measured row of ``results_csv`` (the ``where`` constraints, then ``by``: ``knee``, ``max:METRIC``,
+    ``min:METRIC`` or ``#N``) and save that sub-network of ``config``'s super-network into ``out`` (`save_subnet`).
+    ``metrics``: the objectives (default: those the search recorded beside the CSV). Returns the `Choice` and the
+    files written. A file of another super-network is refused before anything is built."""
+    from neural_nas.plotting import load_results
+    from neural_nas.results.config_record import recorded_metrics
+    from neural_nas.results.csv_store import check_belongs
+    from neural_nas.results.selection import pick
+    from neural_nas.supernets import create_supernet
+
+    if config.dynas.supernet is None:
+        raise ConfigError(
+            "nas.dynas.supernet", None, "a registered super-network name", "a Dynamic NAS config is needed to export"
+        )
+    supernet = create_supernet(config.dynas.supernet)
+    check_belongs(results_csv, supernet)
+    results = load_results(Path(results_csv), list(metrics) if metrics else recorded_metrics(Path(results_csv)))
+    choice = pick(results, where, by)
+    module = standalone_subnet(config, choice.arch, supernet=supernet)
+    files = save_subnet(module, supernet, choice.arch, out, metrics=choice.metrics, reason=choice.reason)
+    return choice, files
+
+
+def export_hint(results: Any, results_csv: str | os.PathLike, record: str | os.PathLike) -> str:
+    """The command that exports a row of a finished search, with a ``--where`` example sized to it (the median of
+    its MACs, or of its last metric: about half of the rows) and ``--pick`` examples of its own metrics."""
+    import numpy as np
+
+    names = results.metric_names
+    picks = ["knee", *(f"{'max' if h else 'min'}:{n}" for n, h in zip(names, results.higher_is_better))]
+    where = ""
+    if results.points:
+        name = "macs" if "macs" in names else names[-1]
+        median = float(np.median([point[name] for point in results.points]))
+        where = f"; --where '{name}{'>=' if results.higher_is_better[names.index(name)] else '<='}{median:.2g}'"
+    return (
+        f"export a row: neural-nas export {results_csv} --config {record} --pick '#N' --out DIR   "
+        f"(or --pick {', '.join(picks)}{where})"
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from neural_nas import NASConfig
-from neural_nas.nas.study import arch_key
+from neural_nas.results.study import arch_key
 from neural_nas.supernets import Encoding, SuperNetwork, supernet_registry
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository root

@@ -12,7 +12,7 @@ import torch
 
 from neural_nas import NAS
 from neural_nas.errors import ConfigError
-from neural_nas.nas.study import arch_key
+from neural_nas.results.study import arch_key
 from neural_nas.supernets import create_supernet
 from neural_nas.supernets.text import BertSST2SuperNetwork, bert_encoding
 from neural_nas.supernets.text.bert_model import BertClassifier, build_supernet, extract_subnet

@@ -11,8 +11,8 @@ import yaml
 from neural_nas import NAS, DyNAS
 from neural_nas.approaches.dynas.driver import Driver
 from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError
-from neural_nas.nas.study import arch_key
 from neural_nas.results.dynast_csv import HEADER
+from neural_nas.results.study import arch_key
 from neural_nas.supernets import supernet_registry
 from tests.image_data import make_image_folder
 from tests.synthetic_supernet import Synthetic, genes
@@ -186,6 +186,18 @@ def test_shared_csv_loads_as_earlier_results(in_tmp, dynas_config):
     assert macs.predict(subnets).tolist() == [agent.search_results[arch_key(s)]["macs"] for s in subnets]
 
 
+def test_every_row_of_a_resumed_file_counts_toward_num_evals(in_tmp, dynas_config):
+    """The reference's 554-row w1.0 file holds 515 networks: its 39 second rows were measurements spent too, so a
+    search resumed with num_evals 564 measures 10 networks, not 49."""
+    shutil.copy(SHARED / "mbnv3w10_linasnsga2_acc_macs.csv", in_tmp / "earlier.csv")
+    c = dynas_config(MBV3, ("params", "macs"), num_evals=564, results_csv_path="earlier.csv", search_tactic="random")
+    agent = NAS(c)
+    assert agent.progress() == (554, 564)
+    agent.search()
+    assert len(read_rows(in_tmp / "earlier.csv")) == 564 and len(agent.study) == 515 + 10
+    assert agent.progress() == (564, 564)
+
+
 def test_csv_of_another_super_network_is_refused(in_tmp, dynas_config):
     shutil.copy(SHARED / "mbnv3w10_evoga_acc.csv", in_tmp / "w10.csv")
     c = dynas_config("ofa_mbv3_d234_e346_k357_w1.2", ("params", "macs"), results_csv_path="w10.csv")
@@ -286,7 +298,7 @@ def test_custom_supernet_example(in_tmp):
 
 
 def test_best_first_orders_by_non_dominated_rank():
-    from neural_nas.evolution.tactics import best_first
+    from neural_nas.pareto import best_first
 
     vectors = np.arange(4)[:, None]
     assert best_first(vectors, np.array([[3.0, 3], [1, 1], [2, 0], [4, 4]])).ravel().tolist() == [1, 2, 0, 3]
@@ -335,7 +347,8 @@ def test_initial_population_sets_when_predictors_take_over(
 def test_inner_search_starts_from_the_best_measured(in_tmp, monkeypatch, dynas_config):
     """Half of the inner search's first population is the measured sub-networks, best first; the rest is random."""
     import neural_nas.evolution.numpy_nsga2 as numpy_nsga2
-    from neural_nas.evolution.tactics import MIN_INNER_POPULATION, best_first
+    from neural_nas.evolution.tactics import MIN_INNER_POPULATION
+    from neural_nas.pareto import best_first
 
     starts, real_nsga2 = [], numpy_nsga2.nsga2
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from neural_nas import NAS
-from neural_nas.approaches.dynas import measurement
-from neural_nas.approaches.dynas.executor import Executor, Failed, Measured, Round, Stop
+from neural_nas.approaches.dynas import subnet_measurement
 from neural_nas.errors import ConfigError, MeasurementError
 from neural_nas.measurements import Metric, metric_registry
+from neural_nas.nas.executor import Executor, Failed, Measured, Round, Stop
 from neural_nas.supernets import SuperNetwork, supernet_registry
 from tests.synthetic_supernet import Synthetic, config, genes
 
@@ -75,7 +75,7 @@ def test_a_library_bug_is_never_recorded_as_a_failed_sub_network(in_tmp, monkeyp
     def broken(arch, values):
         raise KeyError("a bug in the library")
 
-    monkeypatch.setattr(measurement, "finite_metrics", broken)
+    monkeypatch.setattr(subnet_measurement, "finite_metrics", broken)
     with pytest.raises(KeyError, match="a bug in the library"):
         NAS(config("synthetic_for_tests", ("acc", "macs"), search={"on_error": "skip"})).search()
     assert not (in_tmp / "dynas_results.csv.failures.jsonl").exists()
@@ -147,12 +147,14 @@ class Bar:
 
 def driver_with(tmp_path, outcomes_of_rank_1, measure_one, on_error="raise"):
     from neural_nas.approaches.dynas.driver import Driver
+    from neural_nas.nas.run import Run
     from neural_nas.results.csv_store import CsvStore
 
     agent = NAS(config("synthetic_for_tests", ("acc", "macs"), search={"on_error": on_error}))
     store = CsvStore(tmp_path / "r.csv", agent.supernet, agent.settings.metric_names)
     executor = Executor(FakeRanks(0, outcomes=list(outcomes_of_rank_1)), measure_one)
-    return Driver(agent.settings, agent.study, store, executor, Bar()), agent.study
+    run = Run(agent, agent.study, store, executor, agent.settings.num_evals, Bar())
+    return Driver(agent.settings, run), agent.study
 
 
 def test_a_failure_in_a_round_never_drops_the_other_outcomes_of_that_round(tmp_path):
@@ -167,7 +169,7 @@ def test_a_failure_in_a_round_never_drops_the_other_outcomes_of_that_round(tmp_p
 
 
 def test_a_crash_on_any_rank_stops_the_search_after_the_round_is_written(tmp_path):
-    from neural_nas.approaches.dynas.executor import Crashed
+    from neural_nas.nas.executor import Crashed
 
     def own(vector):
         return Measured({"accuracy_top1": 1.0, "macs": 2.0})

@@ -214,3 +214,24 @@ def test_the_ofa_families_export_with_batchnorm_recalibrated_on_the_data_set(nam
     with torch.no_grad():
         assert torch.equal(load_subnet(files["weights"])(x), module(x))
         assert torch.allclose(torch.jit.load(str(files["torchscript"]))(x), module(x), atol=1e-4)
+
+
+def test_a_search_from_python_records_its_config_and_exports_from_it(in_tmp):
+    """No YAML written by hand: the run records what it resolved beside the CSV, and export follows that record. A
+    config.yaml of the user's in that folder is never taken for the record, nor overwritten."""
+    from neural_nas import NAS
+    from neural_nas.cli import DEFAULT_SEARCH
+    from neural_nas.config import load_yaml
+    from neural_nas.export import export_pick
+
+    mine = "nas:\n  approach: dynas\n"
+    (in_tmp / "config.yaml").write_text(mine)
+    config = NASConfig.from_dict(DEFAULT_SEARCH)
+    config.dynas.num_evals, config.dynas.population, config.dynas.inner_evals = 12, 10, 200
+    agent = NAS(config)
+    agent.search()
+    assert (in_tmp / "config.yaml").read_text() == mine
+    assert agent.config_record.resolve() == in_tmp / "config.2.yaml"
+    choice, files = export_pick("dynas_results.csv", load_yaml(agent.config_record), "x", by="min:macs")
+    assert choice.metrics["macs"] == min(t.metrics["macs"] for t in agent.study.trials)
+    assert load_subnet(files["weights"]) is not None

@@ -9,8 +9,8 @@ import pytest
 
 from neural_nas import NAS, NASConfig
 from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError, TooManyFailuresError
-from neural_nas.nas.study import arch_key
 from neural_nas.results.csv_store import failures_path
+from neural_nas.results.study import arch_key
 from tests.synthetic_supernet import Synthetic, genes
 
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from neural_nas.errors import ConfigError
-from neural_nas.nas.study import Study
 from neural_nas.plotting import (
     HypervolumeTracker,
     Results,
@@ -18,6 +17,7 @@ from neural_nas.plotting import (
     plot_pareto_front,
 )
 from neural_nas.results.dynast_csv import ResultsCsv
+from neural_nas.results.study import Study
 
 ACC_MACS = ["accuracy_top1", "macs"]
 # acc (max), macs (min): points 1, 2, 0, 4 are on the front; 3 is dominated by 1 and 2.

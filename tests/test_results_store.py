@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neural_nas.config.search_space import SearchSpace
 from neural_nas.errors import ResultsFileError
 from neural_nas.measurements import Metric, metric_registry
-from neural_nas.nas.search_space import SearchSpace
-from neural_nas.nas.study import Study, Trial
 from neural_nas.results.csv_store import CsvStore
 from neural_nas.results.dynast_csv import HEADER, ResultsCsv
 from neural_nas.results.journal_store import JournalStore
+from neural_nas.results.study import Study, Trial
 from neural_nas.supernets import create_supernet
 from tests.synthetic_supernet import Synthetic
 

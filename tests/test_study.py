@@ -5,7 +5,7 @@ import math
 import pytest
 
 from neural_nas.errors import ConfigError, MeasurementError, TooManyFailuresError
-from neural_nas.nas.study import FailureGuard, Study, arch_key, finite_metrics
+from neural_nas.results.study import FailureGuard, Study, arch_key, finite_metrics
 
 
 def study():

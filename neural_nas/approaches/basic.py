@@ -19,6 +19,9 @@ class BasicNAS(NASBase):
     """``BasicNAS(conf, search_space=None, model_builder=None)``; `estimate(model)` is ``train_func(model)`` then
     ``eval_func(model)``. Without functions, they are built from the config's ``train:`` / ``evaluation:`` sections."""
 
+    attribute_column = "basic"  # the reference's Component attributes that swap pieces of the built-in train/eval
+    title = "Basic NAS"
+
     def __init__(
         self,
         conf_fname_or_obj: str | NASConfig,
@@ -48,40 +51,6 @@ class BasicNAS(NASBase):
     def eval_func(self, func: Callable[[Any], Any]) -> None:
         self._eval_func = _callable("eval_func", func)
 
-    # The reference's Component attributes that swap pieces of the built-in train/eval: not supported, and never
-    # silently ignored.
-    @property
-    def train_dataloader(self) -> None:
-        return None
-
-    @train_dataloader.setter
-    def train_dataloader(self, value: Any) -> None:
-        hint = "give a train_func that uses it, or a train.dataloader section"
-        raise ConfigError("train_dataloader", type(value).__name__, "unset", hint)
-
-    @property
-    def eval_dataloader(self) -> None:
-        return None
-
-    @eval_dataloader.setter
-    def eval_dataloader(self, value: Any) -> None:
-        raise ConfigError(
-            "eval_dataloader",
-            type(value).__name__,
-            "unset",
-            "give an eval_func that uses it, or an evaluation.accuracy.dataloader section",
-        )
-
-    @property
-    def metric(self) -> None:
-        return None
-
-    @metric.setter
-    def metric(self, value: Any) -> None:
-        raise ConfigError(
-            "metric", type(value).__name__, "unset", "give an eval_func, or set evaluation.accuracy.metric (topk)"
-        )
-
     def estimate(self, model: Any) -> Any:
         if self._train_func is not None:
             self._train_func(model)
@@ -103,7 +72,7 @@ class BasicNAS(NASBase):
 
             self._eval_func = build_eval_func(self.conf.get("evaluation"), device=self._device())
 
-    def _setup(self) -> None:
+    def measurer(self) -> Any:
         """Require an evaluation (a function or the config's section, built by `validate`) before any trial runs."""
         if self._eval_func is None:
             raise ConfigError(
@@ -113,6 +82,7 @@ class BasicNAS(NASBase):
             )
         if self._train_func is None:
             logger.info("no train_func and no `train:` section: each model is evaluated as built")
+        return super().measurer()
 
     def _device(self) -> str:
         device = self.conf.get("device") or "cpu"

@@ -171,6 +171,11 @@ class NASConfig:
             node = node[part]
         return node
 
+    def resolved(self, path: str) -> Any:
+        """The value of a key, with an unset (null) one resolved as its schema row says (`Key.unset`)."""
+        value = self.get(path)
+        return BY_PATH[path].unset if value is None else value
+
     def is_set(self, path: str) -> bool:
         node: Any = self._data
         for part in path.split("."):

@@ -32,7 +32,8 @@ def render() -> str:
             "|---|---|---|---|",
         ]
         for k in keys:
-            lines.append(f"| `{k.path}` | {k.constraint} | `{k.default!r}` | {k.doc} |")
+            default = f"`{k.default!r}`" + (f" (unset: `{k.unset!r}`)" if k.unset is not None else "")
+            lines.append(f"| `{k.path}` | {k.constraint} | {default} | {k.doc} |")
         lines.append("")
     lines += ["## Other top-level sections", "", "Accepted on purpose (the reference's YAML files carry them):", ""]
     lines += [f"- `{name}`: {doc}" for name, doc in FREE_SECTIONS.items()]

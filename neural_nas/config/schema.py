@@ -27,6 +27,10 @@ class Key:
     constraint: Constraint
     default: Any
     doc: str
+    # What an unset (null) value resolves to when that is one value for every search (`NASConfig.resolved`). Reading
+    # the key still gives `default`, as the reference's config did; values that depend on the search (the
+    # super-network's inner evaluations, the objective count's algorithm, the device) say so in `doc`.
+    unset: Any = None
 
 
 # Sections are mappings whose keys are themselves declared below.
@@ -93,7 +97,8 @@ KEYS: tuple[Key, ...] = (
         "nas.search.max_trials",
         AnyOf(_int_ge(1), None),
         None,
-        "Basic NAS: how many architectures to measure in all, earlier (resumed) results included. Unset -> 3.",
+        "Basic NAS: how many architectures to measure in all, earlier (resumed) results included.",
+        unset=3,
     ),
     Key("nas.search.seed", Interval(int, 0, None, "left"), 42, "Seed of every random choice the search makes."),
     Key(
@@ -125,7 +130,13 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("nas.dynas.population", _int_ge(10), 50, "Sub-networks measured per loop."),
     Key("nas.dynas.num_evals", _int_ge(1), 100000, "Measurements in all, earlier (resumed) rows included."),
-    Key("nas.dynas.results_csv_path", _opt_str, None, "Results CSV; an existing file resumes the search."),
+    Key(
+        "nas.dynas.results_csv_path",
+        _opt_str,
+        None,
+        "Results CSV; an existing file resumes the search.",
+        unset="dynas_results.csv",
+    ),
     Key(
         "nas.dynas.dataset_path",
         _opt_str,

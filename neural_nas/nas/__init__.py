@@ -2,7 +2,7 @@
 
 from neural_nas.nas.base import NASBase, nas_registry
 from neural_nas.nas.factory import NAS
-from neural_nas.nas.pareto import pareto_front
-from neural_nas.nas.study import Study, Trial, arch_key
+from neural_nas.pareto import pareto_front
+from neural_nas.results.study import Study, Trial, arch_key
 
 __all__ = ["NAS", "NASBase", "Study", "Trial", "arch_key", "nas_registry", "pareto_front"]

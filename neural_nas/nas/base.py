@@ -1,9 +1,20 @@
-"""NASBase: the public face of every approach (the seed document's interface) and the model-based search loop.
+"""NASBase: the public face of every approach (the seed document's interface) and the hooks a search runs on.
 
-The loop is propose -> build -> estimate -> record -> feed back -> persist. Approaches that measure models subclass
-NASBase and implement `estimate` (Basic NAS adds train/eval functions); approaches of another shape (Dynamic NAS)
-replace `search`. The record of a search is a `Study` (`nas.study`); ``<res_save_path>/NASResults/results.jsonl``
-is its durable copy (`results.journal_store`), replayed on resume so nothing measured is lost or measured twice.
+`search` is `neural_nas.nas.run.run_search`, the same for every approach: lock -> replay -> record the config ->
+loop -> report. An approach fills in the hooks below, in the order a search calls them:
+
+- `validate()`: every check of the configuration, before anything is opened;
+- `measurer()`: ``arch -> Measured``, built on every rank (a `MeasurementError` is that architecture's failure);
+- `results_path(res_save_path)`, `study_of(path)`, `open_results(path)`: where the record lives, in memory and on
+  disk (a `neural_nas.results.store.ResultsStore`);
+- `budget()`: measurements in all, earlier ones included;
+- `start_run(run)`, then `propose(run)`: propose architectures and hand them to ``run.measure`` until the budget is
+  spent or nothing is left, then `after_batch(run, archs)` after each batch, `after_run(run)` and `search_result(run)`.
+
+The defaults are the model-based search of the reference: a searcher (`neural_nas.searchers`) proposes
+architectures of ``search_space``, one at a time; each is built by ``model_builder`` and measured by `estimate`, and
+its score is fed back. Basic NAS adds train/eval functions; Dynamic NAS replaces the proposing and the measuring.
+The reference's agent attributes are declared in `neural_nas.nas.attributes` (one column per approach).
 """
 
 from __future__ import annotations
@@ -13,20 +24,25 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neural_nas._log import quiet
 from neural_nas._registry import Registry
 from neural_nas.config import NASConfig
-from neural_nas.errors import ConfigError, MeasurementError, ResultsFileError
+from neural_nas.config.schema import BY_PATH
+from neural_nas.config.search_space import SearchSpace
+from neural_nas.errors import ConfigError
+from neural_nas.nas import attributes
+from neural_nas.nas.executor import Measured
 from neural_nas.nas.model_trial import measure_model
-from neural_nas.nas.search_space import SearchSpace
-from neural_nas.nas.study import FailureGuard, Study, Trial, arch_key
-from neural_nas.results import Journal, write_atomic
-from neural_nas.results.config_record import record_config
-from neural_nas.results.journal_store import JournalStore, replay_records
-from neural_nas.results.lock import ResultsLock
+from neural_nas.results import write_atomic
+from neural_nas.results.journal_store import JournalStore, read_results, replay_records
 from neural_nas.results.reports import archive_reports, study_report
+from neural_nas.results.study import Study, arch_key
+
+if TYPE_CHECKING:
+    from neural_nas.nas.run import Run
+    from neural_nas.results.store import ResultsStore
 
 logger = logging.getLogger("neural_nas")
 
@@ -35,7 +51,7 @@ nas_registry.__doc__ = (
     "Class decorator: ``@nas_registry('name')`` makes a NASBase subclass reachable as ``nas.approach: name``."
 )
 
-DEFAULT_MAX_TRIALS = 3
+DEFAULT_MAX_TRIALS = BY_PATH["nas.search.max_trials"].unset
 DEFAULT_SEARCHER = "bo"
 RESULTS_DIR = "NASResults"
 LOG_NAME = "results.jsonl"
@@ -44,7 +60,20 @@ _MAX_REPEATS = 1000
 
 
 class NASBase:
-    """Base class of NAS approaches (see the module docstring for the loop and its hooks)."""
+    """Base class of NAS approaches (see the module docstring for the hooks and their order)."""
+
+    # Which column of `neural_nas.nas.attributes.TABLE` an approach's class takes (None: none).
+    attribute_column: str | None = None
+    title = "this approach"  # what messages call it
+    budget_key = "nas.search.max_trials"  # the config key of `budget`, for messages
+    metrics_key = "nas.search.metrics"  # the config key `agent.metrics = [...]` sets
+    takes_searcher_objects = True  # `agent.search_algorithm = obj` with suggest()/get_feedback()
+    progress_label = ("NAS trials", "trial")  # the progress bar's description and unit
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "attribute_column" in cls.__dict__ and cls.attribute_column is not None:
+            attributes.install(cls, cls.attribute_column)
 
     def __init__(
         self,
@@ -57,7 +86,9 @@ class NASBase:
         self._search_algorithm: Any = None
         self._searcher: Any = None
         self._study: Study | None = None
+        self._results_from: Path | None = None  # the results file the study holds (None: none searched yet)
         self.best_model_archs: list[dict[str, Any]] = []
+        self.config_record: Path | None = None  # the ``config.yaml`` the last search wrote (None: it wrote none)
         if search_space is not None:
             self.search_space = search_space
         if model_builder is not None:
@@ -76,10 +107,6 @@ class NASBase:
             "train/eval functions, which a YAML file cannot provide. Run it from Python: "
             "NAS('config.yaml', search_space, model_builder).search() (see docs/basic_nas.md)",
         )
-
-    def results_path(self, res_save_path: str | os.PathLike | None = None) -> Path:
-        """The results file `search(res_save_path)` reads and appends to."""
-        return Path(res_save_path if res_save_path is not None else os.getcwd()) / RESULTS_DIR / LOG_NAME
 
     # -- properties -------------------------------------------------------------------------------------------------
     @property
@@ -113,10 +140,17 @@ class NASBase:
     @search_algorithm.setter
     def search_algorithm(self, search_algorithm: Any) -> None:
         if isinstance(search_algorithm, str):
-            from neural_nas.searchers import searcher_registry
-
-            searcher_registry.canonical(search_algorithm)  # fail now on an unknown name
-        elif not (
+            self.configure("nas.search.search_algorithm", search_algorithm)  # an unknown name fails here
+            self._search_algorithm = None
+            return
+        if not self.takes_searcher_objects:
+            raise ConfigError(
+                "search_algorithm",
+                search_algorithm,
+                "the name of a registered algorithm (see `neural-nas list`)",
+                "searcher objects with suggest()/get_feedback() are for Basic NAS",
+            )
+        if not (
             callable(getattr(search_algorithm, "suggest", None))
             and callable(getattr(search_algorithm, "get_feedback", None))
         ):
@@ -131,11 +165,11 @@ class NASBase:
     # -- the reference's agent attributes: each one is used by the next search() ------------------------------------
     @property
     def max_trials(self) -> int:
-        return self.conf.nas.search.max_trials or DEFAULT_MAX_TRIALS
+        return self.conf.resolved("nas.search.max_trials")
 
     @max_trials.setter
     def max_trials(self, value: int) -> None:
-        self.conf.nas.search.max_trials = value
+        self.configure("nas.search.max_trials", value)
 
     @property
     def seed(self) -> int:
@@ -143,8 +177,7 @@ class NASBase:
 
     @seed.setter
     def seed(self, value: int) -> None:
-        self.conf.nas.search.seed = value
-        self._searcher = None  # a searcher built from the registry takes the seed when it is built
+        self.configure("nas.search.seed", value)
 
     @property
     def metrics(self) -> list[str] | None:
@@ -152,7 +185,40 @@ class NASBase:
 
     @metrics.setter
     def metrics(self, names: list[str] | None) -> None:
-        self._set_before_results("nas.search.metrics", names)
+        self.configure(self.metrics_key, names)
+
+    @property
+    def higher_is_better(self) -> list[bool]:
+        directions = self.study.higher_is_better
+        if directions is not None:
+            return list(directions)
+        configured = self.conf.nas.search.higher_is_better
+        return [] if configured is None else list(configured)
+
+    @higher_is_better.setter
+    def higher_is_better(self, value: list[bool] | None) -> None:
+        self.configure("nas.search.higher_is_better", value)
+
+    def configure(self, key: str, value: Any) -> None:
+        """Set one key of ``agent.conf`` (checked like any assignment), for the next search. How results are
+        compared (metrics, directions) changes only while none is recorded: they were compared the old way."""
+        if key in ("nas.search.metrics", "nas.search.higher_is_better"):
+            if self._study is not None and len(self._study):
+                raise ConfigError(
+                    key,
+                    value,
+                    "set before the first result is recorded",
+                    "recorded results keep their metrics and directions; use a new agent and results folder",
+                )
+            self.conf.set(key, value)
+            self._study = None
+            return
+        if key == "nas.search.search_algorithm" and value is not None:
+            from neural_nas.searchers import searcher_registry
+
+            searcher_registry.canonical(value)  # fail now on an unknown name
+        self.conf.set(key, value)
+        self._searcher = None  # a searcher built from the registry takes its name and seed when it is built
 
     @property
     def search_results(self) -> dict[tuple, dict[str, float]]:
@@ -168,18 +234,6 @@ class NASBase:
             "load earlier results with agent.load_search_results(path), or search again in the same folder to resume",
         )
 
-    def _set_before_results(self, key: str, value: Any) -> None:
-        """Change how results are compared: only while none is recorded (they were compared the old way)."""
-        if self._study is not None and len(self._study):
-            raise ConfigError(
-                key,
-                value,
-                "set before the first result is recorded",
-                "recorded results keep their metrics and directions; use a new agent and results folder",
-            )
-        self.conf.set(key, value)
-        self._study = None
-
     @property
     def study(self) -> Study:
         """The record of this search: trials, failures and the measured front (earlier results included)."""
@@ -191,28 +245,13 @@ class NASBase:
     def metric_names(self) -> list[str] | None:
         return self.study.metric_names
 
-    @property
-    def higher_is_better(self) -> list[bool]:
-        directions = self.study.higher_is_better
-        if directions is not None:
-            return list(directions)
-        configured = self.conf.nas.search.higher_is_better
-        return [] if configured is None else list(configured)
+    # -- the search -------------------------------------------------------------------------------------------------
+    def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+        """Measure until the budget is spent (earlier results count); returns `search_result` (Basic NAS: the
+        Pareto-optimal architectures)."""
+        from neural_nas.nas.run import run_search
 
-    @higher_is_better.setter
-    def higher_is_better(self, value: list[bool] | None) -> None:
-        self._set_before_results("nas.search.higher_is_better", value)
-
-    # -- the loop ---------------------------------------------------------------------------------------------------
-    def select_model_arch(self) -> dict[str, Any] | None:
-        """The next architecture proposed by the search algorithm (None when it has nothing left)."""
-        if self._searcher is None:
-            self._searcher = self._make_searcher()
-        return self._searcher.suggest()
-
-    def estimate(self, model: Any) -> Any:
-        """Measure one model; returns a scalar, a list or a dict of metrics. Implemented by each approach."""
-        raise NotImplementedError(f"{type(self).__name__} must implement estimate(model)")
+        return run_search(self, res_save_path)
 
     def validate(self) -> None:
         """Every check `search` makes of the configuration before it measures anything; a ConfigError names the first
@@ -225,98 +264,6 @@ class NASBase:
 
             searcher_registry.canonical(self._search_algorithm or self.conf.nas.search.search_algorithm)
 
-    def search(self, res_save_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-        """Run trials until `max_trials` architectures are measured (earlier results count); return the Pareto front."""
-        self.validate()
-        self._setup()
-        space = self._require_search_space()
-        study = self.study  # a higher_is_better that does not match nas.search.metrics fails now
-        if self._model_builder is None:
-            raise ConfigError(
-                "model_builder",
-                None,
-                "a callable that takes an architecture dict and returns a "
-                "torch.nn.Module (pass it to the constructor or set agent.model_builder)",
-            )
-        path = self.results_path(res_save_path)
-        for folder in (path.parent.parent, path.parent):
-            if folder.exists() and not folder.is_dir():
-                raise ConfigError(
-                    "res_save_path", str(res_save_path), "a folder to hold NASResults/", f"{folder} is a file"
-                )
-        with ResultsLock(path):  # one search per results folder; the OS frees it on any exit
-            store = self._open_results(path, space)
-            self._run_trials(store, path.parent, space)
-            self.find_best_model_archs()
-            write_atomic(path.parent / "Final_results.txt", self._report())
-        logger.info(
-            "search done: %d architectures measured, %d on the Pareto front%s; results in %s",
-            len(study),
-            len(self.best_model_archs),
-            f", {len(study.failures)} failed" if study.failures else "",
-            path.parent,
-        )
-        return self.best_model_archs
-
-    def _run_trials(self, store: JournalStore, results_dir: Path, space: SearchSpace) -> None:
-        from tqdm.auto import tqdm
-
-        study = self.study
-        max_trials = self.max_trials
-        self._searcher = self._make_searcher()
-        search = self.conf.nas.search
-        failures = FailureGuard(search.on_error == "skip", search.max_consecutive_failures, str(store.path))
-        repeats = 0
-        if study.spent() >= max_trials:
-            logger.info(nothing_to_do(store.path, study.spent(), max_trials, self.budget_key))
-        with tqdm(
-            total=max_trials, initial=min(study.spent(), max_trials), desc="NAS trials", unit="trial", disable=None
-        ) as bar:
-            while study.spent() < max_trials:  # a failed trial is a trial: it counts toward max_trials
-                done = sum(space.contains(t.arch) for t in study.trials)
-                done += sum(space.contains(a) for a in study.failures)
-                if done >= space.size:
-                    logger.info("search space exhausted: all %d architectures are measured (or failed)", space.size)
-                    break
-                arch = self.select_model_arch()
-                if arch is None:
-                    logger.info(
-                        "the search algorithm has nothing left to propose; stopping after %d trials", len(study)
-                    )
-                    break
-                if not isinstance(arch, Mapping) or not space.contains(arch):
-                    raise ConfigError(
-                        "search_algorithm", arch, f"a proposer of architectures from the search space {space.as_dict()}"
-                    )
-                if study.is_done(arch):  # never spend a trial re-measuring (or re-failing)
-                    self._searcher.get_feedback(study.scalar(study.metrics_of(arch)))
-                    repeats += 1
-                    if repeats >= _MAX_REPEATS:
-                        logger.warning(
-                            "the search algorithm proposed only measured architectures %d times in a row; stopping",
-                            repeats,
-                        )
-                        break
-                    continue
-                repeats = 0
-                try:
-                    trial = self._run_trial(dict(arch))
-                except MeasurementError as err:
-                    if not failures.skip:
-                        raise  # everything measured before it is already on disk
-                    store.append_failure(arch, err.reason)  # on disk first: never measured again, even after a kill
-                    study.add_failure(arch)
-                    bar.update(1)
-                    failures.failed(arch, err.reason)
-                    self._searcher.get_feedback(study.scalar(study.failure_metrics()))
-                    continue
-                failures.succeeded()
-                store.append_trial(trial)  # on disk before it counts
-                study.add_trial(trial.arch, trial.metrics, trial.params)
-                write_atomic(results_dir / f"Trial_{len(study)}_results.txt", self._report())
-                self._searcher.get_feedback(study.scalar(trial.metrics))
-                bar.update(1)
-
     def init_search_cfg(self, config: Any) -> None:
         """The reference's set-up call of a custom approach (``self.init_search_cfg(self.conf.nas)``): adopt the
         config (a `NASConfig` or its ``nas`` section) and check its search space and search algorithm now."""
@@ -327,8 +274,104 @@ class NASBase:
         self._require_search_space()
         self._make_searcher()
 
-    def _setup(self) -> None:
-        """Hook: make everything the trials need ready (and validated) before the first one runs."""
+    # -- hooks of a search (the model-based defaults) ---------------------------------------------------------------
+    @property
+    def distributed(self) -> bool:
+        """Whether the search measures across the ranks of a launched job."""
+        return False
+
+    def measurer(self) -> Callable[[dict[str, Any]], Measured]:
+        """``arch -> Measured``: build the model, count its parameters, `estimate` it."""
+        self._require_search_space()
+        builder = self._model_builder
+        if builder is None:
+            raise ConfigError(
+                "model_builder",
+                None,
+                "a callable that takes an architecture dict and returns a "
+                "torch.nn.Module (pass it to the constructor or set agent.model_builder)",
+            )
+        return lambda arch: measure_model(arch, builder, self.estimate, self.study.metric_names)
+
+    def results_path(self, res_save_path: str | os.PathLike | None = None) -> Path:
+        """The results file `search(res_save_path)` reads and appends to."""
+        return Path(res_save_path if res_save_path is not None else os.getcwd()) / RESULTS_DIR / LOG_NAME
+
+    def study_of(self, path: Path) -> Study:
+        """The study a search into ``path`` records in: this agent's, unless it holds another file's results."""
+        path = path.resolve()
+        if self._results_from is not None and self._results_from != path:
+            self._study = None  # another file: its own record
+        self._results_from = path
+        return self.study
+
+    def open_results(self, path: Path) -> ResultsStore:
+        return JournalStore(path, self._require_search_space())
+
+    def budget(self) -> int:
+        return self.max_trials
+
+    def start_run(self, run: Run) -> None:
+        """Tidy the reports folder (we hold its lock) before the first new trial."""
+        for tmp in run.store.path.parent.glob(".*.tmp*"):  # left by a write_atomic that a kill interrupted
+            tmp.unlink()
+        archive_reports(run.store.path.parent)
+
+    def propose(self, run: Run) -> None:
+        """Ask the searcher for one architecture at a time; feed back each one's score (the sum of its sign-adjusted
+        metrics, as the reference); a proposal measured already is answered from the record."""
+        study, space, repeats = run.study, self._require_search_space(), 0
+        self._searcher = self._make_searcher()
+        while run.remaining():
+            if sum(space.contains(a) for a in self._recorded_archs(study)) >= space.size:
+                logger.info("search space exhausted: all %d architectures are measured (or failed)", space.size)
+                return
+            arch = self.select_model_arch()
+            if arch is None:
+                logger.info("the search algorithm has nothing left to propose; stopping after %d trials", len(study))
+                return
+            if not isinstance(arch, Mapping) or not space.contains(arch):
+                raise ConfigError(
+                    "search_algorithm", arch, f"a proposer of architectures from the search space {space.as_dict()}"
+                )
+            if study.is_done(arch):  # never spend a trial re-measuring (or re-failing)
+                repeats += 1
+                if repeats >= _MAX_REPEATS:
+                    logger.warning(
+                        "the search algorithm proposed only measured architectures %d times in a row; stopping",
+                        repeats,
+                    )
+                    return
+            else:
+                repeats = 0
+                run.measure([arch])
+            self._searcher.get_feedback(study.scalar(study.metrics_of(arch)))
+
+    def after_batch(self, run: Run, archs: list[dict[str, Any]]) -> None:
+        """A report of the trials so far after each measured architecture (``Trial_<n>_results.txt``)."""
+        if any(run.study.get(a) is not None for a in archs):
+            write_atomic(run.store.path.parent / f"Trial_{len(run.study)}_results.txt", study_report(run.study))
+
+    def after_run(self, run: Run) -> None:
+        write_atomic(run.store.path.parent / "Final_results.txt", study_report(run.study))
+
+    def search_result(self, run: Run) -> list[dict[str, Any]]:
+        return self.best_model_archs
+
+    # -- the model-based search's parts -----------------------------------------------------------------------------
+    def select_model_arch(self) -> dict[str, Any] | None:
+        """The next architecture proposed by the search algorithm (None when it has nothing left)."""
+        if self._searcher is None:
+            self._searcher = self._make_searcher()
+        return self._searcher.suggest()
+
+    def estimate(self, model: Any) -> Any:
+        """Measure one model; returns a scalar, a list or a dict of metrics. Implemented by each approach."""
+        raise NotImplementedError(f"{type(self).__name__} must implement estimate(model)")
+
+    @staticmethod
+    def _recorded_archs(study: Study) -> list[dict[str, Any]]:
+        return [t.arch for t in study.trials] + study.failures
 
     def _require_search_space(self) -> SearchSpace:
         if self._search_space is None:
@@ -362,26 +405,6 @@ class NASBase:
         cls = searcher_registry.get(name)
         return cls(self._require_search_space().as_dict(), seed=self.conf.nas.search.seed)
 
-    def _run_trial(self, arch: dict[str, Any]) -> Trial:
-        trial = measure_model(arch, self._model_builder, self.estimate, self.study.metric_names)
-        if self.study.metric_names is None:
-            self.study.define_metrics(list(trial.metrics))  # a higher_is_better of another length fails here
-        return trial
-
-    # -- results ----------------------------------------------------------------------------------------------------
-    def _open_results(self, path: Path, space: SearchSpace) -> JournalStore:
-        """Load earlier results (a bad file fails here, before anything is moved or written), then tidy up."""
-        store = self._results_store(path)
-        loaded = store.replay(self.study, retry_failed=self.conf.nas.search.retry_failed)
-        if loaded:
-            logger.info("resuming: %d earlier result(s) loaded from %s", loaded, path)
-        for tmp in path.parent.glob(".*.tmp*"):  # left by a write_atomic that a kill interrupted; we hold the lock
-            tmp.unlink()
-        archive_reports(path.parent)
-        if self.study.spent() < self.max_trials:  # a run that measures nothing leaves the record alone
-            record_config(path.parent, self.resolved_config(), beside_results=self.study.spent() > 0)
-        return store
-
     # -- what a run is and what it has done (its record) ------------------------------------------------------------
     def resolved_config(self) -> dict[str, Any]:
         """The configuration this agent runs, with every value it uses resolved (never null where a default is used):
@@ -401,28 +424,17 @@ class NASBase:
         return out
 
     def progress(self, res_save_path: str | os.PathLike | None = None) -> tuple[int, int]:
-        """``(done, budget)``: the architectures already measured (or failed) in the results file and the budget of
-        the search. Only reads the file (no lock, nothing written), so it can be asked before `search`."""
+        """``(done, budget)``: the measurements already recorded (failed ones included) in the results file and the
+        budget of the search. Only reads the file (no lock, nothing written), so it can be asked before `search`."""
         path = self.results_path(res_save_path)
         study = self._new_study()
         if path.is_file():
             with quiet():  # the search says the same when it resumes
-                self._results_store(path).replay(study, retry_failed=self.conf.nas.search.retry_failed)
-        return study.spent(), self._budget()
+                self.open_results(path).replay(study, retry_failed=self.conf.nas.search.retry_failed)
+        return study.spent(), self.budget()
 
     def _new_study(self) -> Study:
         return Study(self.conf.nas.search.metrics, self.conf.nas.search.higher_is_better)
-
-    def _results_store(self, path: Path) -> Any:
-        return JournalStore(path, self._require_search_space())
-
-    budget_key = "nas.search.max_trials"  # the config key of `_budget`, for messages
-
-    def _budget(self) -> int:
-        return self.max_trials
-
-    def _report(self) -> str:
-        return study_report(self.study)
 
     def find_best_model_archs(self) -> list[dict[str, Any]]:
         """The Pareto-optimal architectures among the results, in order of first evaluation."""
@@ -445,38 +457,8 @@ class NASBase:
         Pickled files (the reference's ``.npy``) are refused: loading a pickle can execute arbitrary code.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"search results file not found: {str(path)!r}")
-        if path.suffix in (".npy", ".npz", ".pkl", ".pickle"):
-            raise ResultsFileError(
-                str(path),
-                path.suffix,
-                "a JSON (.json) or JSON-lines (.jsonl) results file",
-                "pickled files are not loaded because unpickling can execute code",
-            )
-        if path.suffix == ".jsonl":
-            records = Journal(path).read()
-        else:
-            try:
-                document = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as err:
-                raise ResultsFileError(
-                    str(path), "<unparsable>", "a JSON document written by dump_search_results", str(err)
-                ) from err
-            if not isinstance(document, Mapping) or not isinstance(document.get("results"), list):
-                raise ResultsFileError(str(path), type(document).__name__, "a JSON object with a 'results' list")
-            records = document["results"]
+        records = read_results(path)
         replay_records(
             self.study, records, self._search_space, source=path, retry_failed=self.conf.nas.search.retry_failed
         )
         return self.search_results
-
-
-def nothing_to_do(path: Path, done: int, budget: int, budget_key: str) -> str:
-    """What a search whose results file already meets its budget tells the user, and how to go on."""
-    short = budget_key.removeprefix("nas.")
-    return (
-        f"nothing to measure: {path} already holds {done} measured architecture(s) and {budget_key} is {budget}. "
-        f"To measure more, raise it (e.g. --set {short}={max(done, budget) + 100}); to start afresh, use another "
-        "results path (or --output-dir)"
-    )

@@ -1,12 +1,13 @@
-"""Measuring a batch of sub-networks: in this process, or split across the ranks of a distributed search.
+"""Measuring a batch of architectures: in this process, or split across the ranks of a distributed search.
 
-The protocol between ranks (``nas.dynas.distributed`` under torchrun) is three typed messages. The driver (rank 0)
-broadcasts a `Round` of up to ``world_size`` vectors; rank ``r`` measures the ``r``-th and the driver gathers one
+What is measured is opaque here: an architecture dict, or anything its ``measure_one`` takes. The protocol between
+ranks (``nas.dynas.distributed`` under torchrun) is three typed messages. The driver (rank 0)
+broadcasts a `Round` of up to ``world_size`` architectures; rank ``r`` measures the ``r``-th and the driver gathers one
 `Outcome` per rank (plain data), writes them in order, then sends the next round. When the search ends the driver
 broadcasts `Stop`, with the search's result or ``failed=True``; every rank returns (or raises) then. A round is the
 unit of durability: a crash loses at most the measurements in flight.
 
-An outcome is `Measured`, `Failed` (the sub-network's own failure: recorded under ``on_error: skip``) or `Crashed`
+An outcome is `Measured`, `Failed` (the architecture's own failure: recorded under ``on_error: skip``) or `Crashed`
 (any other error on that rank: a set-up error, a library bug). Every rank answers every round, even after an error,
 so the ranks never wait in different collectives; the driver raises a crash once the round's other outcomes are on
 disk.
@@ -14,11 +15,9 @@ disk.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from neural_nas.errors import MeasurementError
 
@@ -26,6 +25,7 @@ from neural_nas.errors import MeasurementError
 @dataclass(frozen=True)
 class Measured:
     metrics: dict[str, float]
+    params: int | None = None  # the model's parameter count, where the measurement built the model (Basic NAS)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ Outcome = Measured | Failed | Crashed
 
 @dataclass(frozen=True)
 class Round:
-    vectors: np.ndarray  # one sub-network (choice-index vector) per rank, fewer in the last round
+    items: Sequence[Any]  # one architecture per rank, fewer in the last round
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,9 @@ class Stop:
 
 
 class Executor:
-    """Measures batches with ``measure_one(vector) -> Outcome`` on every rank of ``ranks`` (a `Ranks`)."""
+    """Measures batches with ``measure_one(item) -> Outcome`` on every rank of ``ranks`` (a `Ranks`)."""
 
-    def __init__(self, ranks: Any, measure_one: Callable[[np.ndarray], Outcome]) -> None:
+    def __init__(self, ranks: Any, measure_one: Callable[[Any], Outcome]) -> None:
         self.ranks = ranks
         self.measure_one = measure_one
 
@@ -74,16 +74,16 @@ class Executor:
     def is_driver(self) -> bool:
         return self.ranks.is_driver
 
-    def _measure(self, vector: np.ndarray) -> Outcome:
+    def _measure(self, item: Any) -> Outcome:
         try:
-            return self.measure_one(vector)
+            return self.measure_one(item)
         except Exception as err:  # answered as an outcome, so that this round still completes on every rank
             return Crashed(self.ranks.rank, f"{type(err).__name__}: {err}", err)
 
-    def rounds(self, vectors: np.ndarray) -> Iterator[list[tuple[np.ndarray, Outcome]]]:
-        """Driver: measure ``vectors``, one round at a time; each round's ``(vector, outcome)`` pairs, in order."""
-        for start in range(0, len(vectors), self.ranks.world_size):
-            batch = vectors[start : start + self.ranks.world_size]
+    def rounds(self, items: Sequence[Any]) -> Iterator[list[tuple[Any, Outcome]]]:
+        """Driver: measure ``items``, one round at a time; each round's ``(item, outcome)`` pairs, in order."""
+        for start in range(0, len(items), self.ranks.world_size):
+            batch = items[start : start + self.ranks.world_size]
             self.ranks.broadcast(Round(batch))
             own = self._measure(batch[0])
             outcomes = self.ranks.gather(_portable(own))
@@ -102,7 +102,7 @@ class Executor:
                 break
             if not isinstance(message, Round):
                 raise RuntimeError(f"rank {self.ranks.rank}: unexpected message from the driver: {message!r}")
-            mine = message.vectors[self.ranks.rank] if self.ranks.rank < len(message.vectors) else None
+            mine = message.items[self.ranks.rank] if self.ranks.rank < len(message.items) else None
             self.ranks.gather(None if mine is None else _portable(self._measure(mine)))
         if message.failed:
             raise RuntimeError(f"rank {self.ranks.rank}: the driver (rank 0) stopped with an error; see its log")

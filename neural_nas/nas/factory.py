@@ -24,9 +24,8 @@ class NAS:
 
 
 def approach_class(config: NASConfig) -> type[NASBase]:
-    """The class registered for ``nas.approach`` (unset: Basic NAS, with a warning, as the reference)."""
-    import neural_nas.approaches  # noqa: F401 - registers the built-in approaches
-
+    """The class registered for ``nas.approach`` (unset: Basic NAS, with a warning, as the reference). The built-in
+    approaches are registered by importing ``neural_nas``, which every import of this module does first."""
     approach = config.nas.approach
     if approach is None or not str(approach).strip():
         logger.warning("nas.approach is unset: using Basic NAS ('basic')")

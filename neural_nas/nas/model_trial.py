@@ -1,4 +1,4 @@
-"""One trial of a model-based search: build the model, measure it, and turn what the measurement returned into
+"""One measurement of a model-based search: build the model, measure it, and turn what the measurement returned into
 ``{metric: float}``. Only the user's code (the model builder, the approach's `estimate`) is wrapped in `measuring`:
 its failures are the architecture's; a wrong return value is a failed measurement too."""
 
@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from neural_nas.errors import ConfigError, MeasurementError, measuring
-from neural_nas.nas.study import Trial, finite_metrics
+from neural_nas.nas.executor import Measured
+from neural_nas.results.study import finite_metrics
 
 
 def measure_model(
@@ -16,8 +17,8 @@ def measure_model(
     model_builder: Callable[[dict], Any],
     estimate: Callable[[Any], Any],
     metric_names: Sequence[str] | None,
-) -> Trial:
-    """Build ``arch``, record its parameter count, measure it; metrics named ``metric_names`` (None: as returned)."""
+) -> Measured:
+    """Build ``arch``, count its parameters, measure it; metrics named ``metric_names`` (None: as returned)."""
     import torch
 
     with measuring(arch):
@@ -31,7 +32,7 @@ def measure_model(
     params = sum(p.numel() for p in model.parameters())
     with measuring(arch):
         result = estimate(model)
-    return Trial(arch, metrics_of_result(result, metric_names, arch), params)
+    return Measured(metrics_of_result(result, metric_names, arch), params)
 
 
 def metrics_of_result(result: Any, names: Sequence[str] | None, arch: Mapping[str, Any]) -> dict[str, float]:

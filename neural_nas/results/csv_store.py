@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from neural_nas.errors import ConfigError, ResultsFileError
-from neural_nas.nas.study import Study, Trial
 from neural_nas.results.dynast_csv import ResultsCsv
 from neural_nas.results.journal import Journal, timestamp
 from neural_nas.results.store import log_failures_replayed
+from neural_nas.results.study import Study, Trial, arch_key
 
 logger = logging.getLogger("neural_nas")
 
@@ -63,16 +63,19 @@ class CsvStore:
             )
 
     def replay(self, study: Study, *, retry_failed: bool = False) -> int:
-        added = self._replay_rows(study)
+        added, networks = self._replay_rows(study)
         if not retry_failed:
-            self._replay_failures(study)
+            networks += self._replay_failures(study)
+        # A network recorded in two rows (under other inactive genes, or failed and then measured) cost two.
+        study.record_repeats(len(networks) - len(set(networks)))
         return added
 
-    def _replay_rows(self, study: Study) -> int:
+    def _replay_rows(self, study: Study) -> tuple[int, list[tuple]]:
+        """Add the file's rows to ``study``; returns how many were new and the network of each row used."""
         rows = self.csv.read(self.supernet.parse_record)
         self._holds_latencies = any("latency" in row.metrics for row in rows)
         if not rows:
-            return 0
+            return 0, []
         vectors = np.stack([self.supernet.encoding.dict_to_vector(r.subnet) for r in rows])
         exact = self.supernet.exact_metrics(vectors)
         for name, values in exact.items():  # rows of another super-network give other MACs/params
@@ -85,6 +88,7 @@ class CsvStore:
                         "the file holds results of another super-network; point nas.dynas.results_csv_path elsewhere",
                     )
         added = incomplete = 0
+        networks = []
         # Each row under its network's canonical encoding: rows written under other inactive genes (before encodings
         # were canonical, or by the reference) stay in the file and count once per network.
         canonical = self.supernet.canonical(vectors)
@@ -93,18 +97,21 @@ class CsvStore:
             if any(m not in metrics for m in study.metric_names):
                 incomplete += 1  # e.g. latency never measured in that file: not a result for this search
                 continue
-            added += study.add_trial(self.supernet.encoding.vector_to_dict(canonical[i]), metrics)
+            subnet = self.supernet.encoding.vector_to_dict(canonical[i])
+            networks.append(arch_key(subnet))
+            added += study.add_trial(subnet, metrics)
         logger.info(
             "resuming from %s: %d earlier sub-networks%s",
             self.path,
             len(study),
             f" ({incomplete} rows lack a configured metric and are not used)" if incomplete else "",
         )
-        return added
+        return added, networks
 
-    def _replay_failures(self, study: Study) -> None:
+    def _replay_failures(self, study: Study) -> list[tuple]:
+        """Add the recorded failures to ``study``; returns the network of each record."""
         records = self.failures.read()
-        failed = 0
+        failed, networks = 0, []
         for number, record in enumerate(records, start=1):
             where = f"{self.failures.path}:{number}"
             if "arch" not in record or not isinstance(record.get("error"), str):
@@ -114,9 +121,11 @@ class CsvStore:
             except ConfigError as err:
                 raise ResultsFileError(where, record["arch"], err.allowed, err.hint) from err
             encoding = self.supernet.encoding
-            canonical = self.supernet.canonical(encoding.dict_to_vector(subnet))[0]
-            failed += study.add_failure(encoding.vector_to_dict(canonical))
+            canonical = encoding.vector_to_dict(self.supernet.canonical(encoding.dict_to_vector(subnet))[0])
+            networks.append(arch_key(canonical))
+            failed += study.add_failure(canonical)
         log_failures_replayed(failed, self.failures.path)
+        return networks
 
     def record_latency_setup(self, setup: Mapping[str, Any], results_before: int) -> None:
         """Append how this search measures latency (device, torch threads, batch, ...) beside the CSV, whose format
@@ -145,3 +154,16 @@ class CsvStore:
 
     def append_failure(self, arch: Mapping[str, Any], reason: str) -> None:
         self.failures.append({"arch": self.supernet.subnet_record(arch), "error": reason, "time": timestamp()})
+
+
+def check_belongs(csv_path: str | os.PathLike, supernet: Any) -> None:
+    """A ResultsFileError unless every row of ``csv_path`` is a sub-network of ``supernet`` with its exact MACs and
+    parameters (the file is only read)."""
+    from neural_nas._log import quiet
+
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise ResultsFileError(str(csv_path), "no such file", "an existing results CSV")
+    columns = ResultsCsv(csv_path).metric_columns
+    with quiet():
+        CsvStore(csv_path, supernet, columns).replay(Study(columns, [True] * len(columns)))

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from neural_nas.config.search_space import SearchSpace
 from neural_nas.errors import MeasurementError, ResultsFileError
-from neural_nas.nas.search_space import SearchSpace
-from neural_nas.nas.study import Study, Trial, finite_metrics
 from neural_nas.results.journal import Journal, timestamp
 from neural_nas.results.store import log_failures_replayed
+from neural_nas.results.study import Study, Trial, arch_key, finite_metrics
 
 logger = logging.getLogger("neural_nas")
 
@@ -33,13 +33,41 @@ class JournalStore:
         self._journal = Journal(self.path)
 
     def replay(self, study: Study, *, retry_failed: bool = False) -> int:
-        return replay_records(study, self._journal.read(), self.space, source=self.path, retry_failed=retry_failed)
+        loaded = replay_records(study, self._journal.read(), self.space, source=self.path, retry_failed=retry_failed)
+        if loaded:
+            logger.info("resuming: %d earlier result(s) loaded from %s", loaded, self.path)
+        return loaded
 
     def append_trial(self, trial: Trial) -> None:
         self._journal.append({**trial.as_record(), "time": timestamp()})
 
     def append_failure(self, arch: Mapping[str, Any], reason: str) -> None:
         self._journal.append({"arch": dict(arch), "error": reason, "time": timestamp()})
+
+
+def read_results(path: Path) -> list[Any]:
+    """The records of a ``results.jsonl`` journal, or of a `NASBase.dump_search_results` JSON document. Pickled files
+    (the reference's ``.npy``) are refused: loading a pickle can execute arbitrary code."""
+    if not path.is_file():
+        raise FileNotFoundError(f"search results file not found: {str(path)!r}")
+    if path.suffix in (".npy", ".npz", ".pkl", ".pickle"):
+        raise ResultsFileError(
+            str(path),
+            path.suffix,
+            "a JSON (.json) or JSON-lines (.jsonl) results file",
+            "pickled files are not loaded because unpickling can execute code",
+        )
+    if path.suffix == ".jsonl":
+        return Journal(path).read()
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ResultsFileError(
+            str(path), "<unparsable>", "a JSON document written by dump_search_results", str(err)
+        ) from err
+    if not isinstance(document, Mapping) or not isinstance(document.get("results"), list):
+        raise ResultsFileError(str(path), type(document).__name__, "a JSON object with a 'results' list")
+    return document["results"]
 
 
 def replay_records(
@@ -89,6 +117,9 @@ def replay_records(
     if study.metric_names is None and expected is not None:
         study.define_metrics(expected)  # every record is checked: the study changes only now
     added = failed = 0
+    networks = [arch_key(arch) for arch, metrics, _ in parsed if metrics is not None or not retry_failed]
+    # A record of an architecture recorded already (measured again after a failure) was a measurement spent.
+    study.record_repeats(len(networks) - len(set(networks)))
     for arch, metrics, params in parsed:
         if metrics is not None:
             added += study.add_trial(arch, metrics, params)

@@ -1,4 +1,4 @@
-"""The results-store interface: how a search's record (`neural_nas.nas.study.Study`) reaches disk and comes back.
+"""The results-store interface: how a search's record (`neural_nas.results.study.Study`) reaches disk and comes back.
 
 Two implementations: `JournalStore` (Basic NAS, ``NASResults/results.jsonl``) and `CsvStore` (Dynamic NAS, the
 DyNAS-T results CSV beside a ``.failures.jsonl``). A driver opens the store, replays it into its study (resume), then
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from neural_nas.nas.study import Study, Trial
+from neural_nas.results.study import Study, Trial
 
 logger = logging.getLogger("neural_nas")
 

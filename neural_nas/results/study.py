@@ -5,7 +5,8 @@ appends each new trial or failure to disk; the drivers ask it what is measured, 
 measured Pareto front is. Basic and Dynamic NAS use the same rules:
 
 - identity: an architecture is identified by its values in sorted-key order (`arch_key`);
-- budget: measured and failed architectures both count, earlier (resumed) ones included (`spent`);
+- budget: every recorded measurement counts, failed ones and earlier (resumed) ones included, also a file's second
+  row of a network it measured already (`spent`);
 - failures: a failed architecture scores the worst measured value of each metric (`failure_metrics`), so no searcher
   or evolutionary algorithm ever prefers it, and it is never measured again unless the user asks to retry;
 - front: the measured Pareto front, in order of first measurement (`front`).
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neural_nas.errors import ConfigError, MeasurementError, TooManyFailuresError
-from neural_nas.nas.pareto import pareto_front, sign_adjust
+from neural_nas.pareto import pareto_front, sign_adjust
 
 logger = logging.getLogger("neural_nas")
 
@@ -78,6 +79,7 @@ class Study:
         self._directions = None if higher_is_better is None else [bool(h) for h in higher_is_better]
         self._trials: dict[tuple, Trial] = {}
         self._failures: dict[tuple, dict[str, Any]] = {}
+        self._repeated_rows = 0
         if metric_names is not None:
             self.define_metrics(metric_names)
 
@@ -131,9 +133,19 @@ class Study:
         return True
 
     # -- the shared rules -------------------------------------------------------------------------------------------
-    def spent(self) -> int:
-        """Budget spent: architectures measured plus those whose measurement failed, earlier ones included."""
+    def record_repeats(self, rows: int) -> None:
+        """Say how many rows of the replayed results file record a network recorded already by an earlier row (one
+        written under other inactive genes, or measured again after a failure). Each was a measurement spent, so each
+        counts toward the budget. Set, not added: replaying the same file again changes nothing."""
+        self._repeated_rows = rows
+
+    def n_done(self) -> int:
+        """Distinct architectures recorded: measured, or failed (neither is measured again)."""
         return len(self._trials.keys() | self._failures.keys())
+
+    def spent(self) -> int:
+        """Budget spent: every recorded measurement, failed ones and earlier (resumed) ones included."""
+        return self.n_done() + self._repeated_rows
 
     def remaining(self, budget: int) -> int:
         return max(budget - self.spent(), 0)

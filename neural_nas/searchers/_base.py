@@ -7,7 +7,7 @@ from typing import Any
 
 from neural_nas._registry import Registry
 from neural_nas._rng import as_generator
-from neural_nas.nas.search_space import SearchSpace
+from neural_nas.config.search_space import SearchSpace
 
 searcher_registry: Registry[type] = Registry("search algorithm", "nas.search.search_algorithm")
 

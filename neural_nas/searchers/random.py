@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from neural_nas.nas.search_space import SearchSpace
+from neural_nas.config.search_space import SearchSpace
 from neural_nas.searchers._base import Searcher, searcher_registry
 
 # Below this many architectures, the unvisited ones are listed and one is drawn; above it, rejection sampling.

@@ -1,9 +1,8 @@
-"""The Dynamic NAS driver: the `SearchState` a tactic runs on, over the search's `Study`.
+"""The Dynamic NAS driver: the `SearchState` a tactic runs on, over a search in progress (`neural_nas.nas.run.Run`).
 
-Data flows one way: the tactic proposes vectors -> the driver takes their canonical forms (one encoding per network:
-`SuperNetwork.canonical`) and drops those measured already -> the `Executor`
-measures them (here or across ranks) -> each outcome goes to the study and the results store, on disk before the
-next round starts.
+Data flows one way: the tactic proposes choice-index vectors -> the driver takes their canonical forms (one encoding
+per network: `SuperNetwork.canonical`), drops those measured already and hands them to the run as sub-network dicts
+-> the run measures them (here or across ranks) and records each outcome, on disk before the next round starts.
 """
 
 from __future__ import annotations
@@ -15,14 +14,9 @@ from typing import Any
 import numpy as np
 
 from neural_nas._rng import as_generator
-from neural_nas.approaches.dynas.executor import Crashed, Executor, Failed, Outcome
-from neural_nas.approaches.dynas.predictors import fit_predictor
+from neural_nas.approaches.dynas.fitting import fit_predictor
 from neural_nas.approaches.dynas.settings import Settings
-from neural_nas.errors import MeasurementError, TooManyFailuresError
-from neural_nas.nas.pareto import sign_adjust
-from neural_nas.nas.study import FailureGuard, Study, Trial
-from neural_nas.plotting._info import HypervolumeTracker
-from neural_nas.results.store import ResultsStore
+from neural_nas.pareto import best_first, sign_adjust
 
 logger = logging.getLogger("neural_nas")
 
@@ -31,24 +25,19 @@ MAX_FRUITLESS_DRAWS = 50
 
 
 class Driver:
-    """Implements `evolution.tactics.SearchState`. ``bar`` is a tqdm progress bar (or anything with its methods)."""
+    """Implements `evolution.tactics.SearchState` over ``run`` (a `neural_nas.nas.run.Run`)."""
 
-    def __init__(self, settings: Settings, study: Study, store: ResultsStore, executor: Executor, bar: Any) -> None:
-        self.settings, self.study, self.store, self.executor, self.bar = settings, study, store, executor, bar
+    def __init__(self, settings: Settings, run: Any) -> None:
+        self.settings, self.run, self.study = settings, run, run.study
         self.population = settings.population
         self.initial_population = settings.initial_population
         self.inner_evals = settings.inner_evals
         self.algorithm = settings.algorithm
         self.encoding = settings.supernet.encoding
         self.rng = as_generator(settings.seed)  # the same seed gives the same search, resumed or not
-        self._guard = FailureGuard(settings.on_error_skip, settings.max_consecutive_failures, str(store.failures_path))
         self._pending_quality: dict[str, Any] = {}
         self._every_network: np.ndarray | None = None  # `all_unmeasured`'s enumeration of a small space
         self._last_predictors: dict[str, Any] = {}  # per metric: the last fit, whose tuning the next one may reuse
-        # Hypervolume and front size of the measured points, shown on the progress bar as they change.
-        self._hypervolume = HypervolumeTracker(settings.higher_is_better)
-        for trial in study.trials:
-            self._hypervolume.add([trial.metrics[m] for m in settings.metric_names])
 
     def _subnet(self, vector: np.ndarray) -> dict[str, Any]:
         return self.encoding.vector_to_dict(vector)
@@ -58,14 +47,12 @@ class Driver:
         return len(self.study)
 
     def remaining(self) -> int:
-        return self.study.remaining(self.settings.num_evals)
+        return self.run.remaining()
 
     def new_seed(self) -> int:
         return int(self.rng.integers(2**31 - 1))
 
     def best_measured(self, n: int) -> np.ndarray:
-        from neural_nas.evolution.tactics import best_first
-
         trials = self.study.trials
         if not trials:
             return np.empty((0, self.encoding.n_genes), dtype=np.int64)
@@ -86,7 +73,7 @@ class Driver:
         return np.array(keep, dtype=np.int64).reshape(-1, self.encoding.n_genes)
 
     def n_unmeasured(self) -> int:
-        return self.settings.supernet.n_networks() - self.study.spent()
+        return self.settings.supernet.n_networks() - self.study.n_done()
 
     def all_unmeasured(self, limit: int) -> np.ndarray | None:
         if math.prod(int(c) for c in self.encoding.cardinalities) > limit:
@@ -163,43 +150,15 @@ class Driver:
     # -- measuring ------------------------------------------------------------------------------------------------
     def measure(self, vectors: np.ndarray) -> None:
         proposed = np.asarray(vectors, dtype=np.int64).reshape(-1, self.encoding.n_genes)
-        vectors = self.unmeasured(proposed)  # the driver, not each tactic, guarantees that nothing is measured twice
+        vectors = self.unmeasured(proposed)  # the driver, not each tactic, takes canonical forms
         if len(vectors) < len(proposed):
             logger.warning(
                 "the %s tactic proposed %d sub-network(s) measured already or twice; not measured again",
                 self.settings.tactic_name,
                 len(proposed) - len(vectors),
             )
-        for outcomes in self.executor.rounds(vectors):
-            errors = [self._record(self._subnet(vector), outcome) for vector, outcome in outcomes]
-            error = next((e for e in errors if e is not None), None)
-            if error is not None:
-                raise error  # every other outcome of the round is on disk first
+        self.run.measure([self._subnet(v) for v in vectors])
         self._report_prediction_quality(vectors)
-
-    def _record(self, subnet: dict[str, Any], outcome: Outcome) -> Exception | None:
-        """Write one measurement (or, with ``on_error: skip``, its failure) to disk; the error to raise otherwise."""
-        if isinstance(outcome, Crashed):  # not the sub-network's failure: the search stops
-            return outcome.error or RuntimeError(f"rank {outcome.rank} failed: {outcome.reason}")
-        if isinstance(outcome, Failed):
-            if not self._guard.skip:
-                # This rank's own failure keeps its traceback; another rank's arrives as its message.
-                return outcome.error or MeasurementError(subnet, outcome.reason)
-            self.store.append_failure(subnet, outcome.reason)  # on disk first: never measured again
-            self.study.add_failure(subnet)
-            self.bar.update(1)
-            try:
-                self._guard.failed(subnet, outcome.reason)
-            except TooManyFailuresError as err:  # raised once the rest of the round is on disk too
-                return err
-            return None
-        self._guard.succeeded()
-        self.store.append_trial(Trial(subnet, outcome.metrics))  # on disk before it counts
-        self.study.add_trial(subnet, outcome.metrics)
-        hypervolume = self._hypervolume.add([outcome.metrics[m] for m in self.settings.metric_names])
-        self.bar.set_postfix(hypervolume=f"{hypervolume:.4g}", front=self._hypervolume.front_size, refresh=False)
-        self.bar.update(1)
-        return None
 
     def _report_prediction_quality(self, vectors: np.ndarray) -> None:
         """How well the last predictors ranked the population they chose (out-of-sample: the honest number)."""

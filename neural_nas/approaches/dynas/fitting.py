@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from neural_nas.errors import PredictorError
-from neural_nas.nas.study import Trial
+from neural_nas.results.study import Trial
 
 logger = logging.getLogger("neural_nas")
 

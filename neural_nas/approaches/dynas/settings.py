@@ -18,8 +18,6 @@ from neural_nas.errors import ConfigError
 
 logger = logging.getLogger("neural_nas")
 
-DEFAULT_RESULTS_CSV = "dynas_results.csv"
-
 # nas.search keys only Basic NAS reads, and what a Dynamic NAS config sets instead.
 BASIC_ONLY_SEARCH_KEYS = {
     "search_space": "the search space is the super-network's genes (nas.dynas.supernet)",
@@ -110,7 +108,7 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
         initial_population=d.initial_population or min(d.population, DEFAULT_INITIAL_POPULATION),
         inner_evals=d.inner_evals or supernet.inner_evals,
         num_evals=d.num_evals,
-        results_csv_path=Path(d.results_csv_path or DEFAULT_RESULTS_CSV),
+        results_csv_path=Path(conf.resolved("nas.dynas.results_csv_path")),
         seed=search.seed,
         on_error_skip=search.on_error == "skip",
         max_consecutive_failures=search.max_consecutive_failures,

@@ -16,12 +16,12 @@ from typing import Any
 
 from neural_nas.approaches.dynas.settings import Settings
 from neural_nas.errors import MeasurementError, measuring
-from neural_nas.nas.study import finite_metrics
+from neural_nas.results.study import finite_metrics
 
 logger = logging.getLogger("neural_nas")
 
 
-class Measurement:
+class SubnetMeasurement:
     """``measure(subnet) -> {metric: value}`` for the searched metrics (plus the super-network's exact ones)."""
 
     def __init__(self, settings: Settings, dynas_conf: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from neural_nas.nas.base import nas_registry
-from neural_nas.nas.pareto import pareto_front
+from neural_nas.pareto import pareto_front
 
 
 def find_pareto_front(metrics: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
