@@ -68,6 +68,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from neural_nas.nas.factory import approach_class
     from neural_nas.plotting import load_results
     from neural_nas.plotting.report import format_front, write_plots
+    from neural_nas.results.config_record import record_of
 
     config = load_search_config(args.config, args.set)
     out = Path(args.output_dir)
@@ -83,8 +84,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not args.no_plots and results.points:
         written.update({f"plot {png.name}": png for png in write_plots(results, out)})
     _print_written(written)
-    record = agent.config_record or (path.parent / "config.yaml")
-    if path.suffix == ".csv" and record.is_file():
+    record = agent.config_record or record_of(path)
+    if path.suffix == ".csv" and record is not None:
         print("\n" + export_hint(results, path, record))
     return 0
 
@@ -293,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for target in args.imports:
                 import_plugin(target)
             return args.func(args)
-        except (ConfigError, ResultsFileError, FileNotFoundError) as err:  # what the user gave is wrong
+        except (ConfigError, ResultsFileError) as err:  # what the user gave is wrong
             print(f"neural-nas: error: {err}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

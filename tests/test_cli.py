@@ -81,7 +81,7 @@ def test_no_argument_search_runs_the_default_config(in_tmp, monkeypatch, capsys)
         ("dynas.population=many", "nas.dynas.population"),
         ("dynas.population", "KEY=VALUE"),
         ("dynas.metrics=[acc, macs", "nas.dynas.metrics"),
-        ("search.search_algorithm=cmaes", "nas.search.search_algorithm"),  # 1-objective algorithm, 2 objectives
+        ("search.search_algorithm=nsga9", "nas.search.search_algorithm"),  # not a registered algorithm
     ],
 )
 def test_bad_set_is_exit_2_naming_the_key(in_tmp, config_file, capsys, item, message, synthetic):

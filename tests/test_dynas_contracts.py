@@ -65,8 +65,8 @@ def test_dynas_refuses_what_only_basic_nas_uses():
 
     with pytest.raises(ConfigError, match="Basic NAS"):
         agent.search_algorithm = Searcher()
-    with pytest.raises(ConfigError, match="nsga2"):
-        agent.search_algorithm = "ga"  # one objective's algorithm for two objectives
+    with pytest.raises(ConfigError, match="nsga9"):
+        agent.search_algorithm = "nsga9"  # unknown: never run in the place of another
     agent.search_algorithm = "age"
     assert agent.algorithm.name == "age" and agent.conf.nas.search.search_algorithm == "age"
 
@@ -287,3 +287,17 @@ def test_a_super_network_without_a_name_is_known_by_its_registered_name():
 
     supernet_registry.register("nameless_space", Nameless)  # undone after the test (conftest scopes registries)
     assert create_supernet("Nameless_Space").name == "nameless_space" and Nameless.name == ""
+
+
+@pytest.mark.parametrize(
+    ("metrics", "runs"), [(("acc",), "ga"), (("acc", "macs"), "nsga2"), (("acc", "macs", "lat"), "unsga3")]
+)
+def test_the_notebooks_nsga2_runs_the_objective_counts_algorithm_with_one_warning(metrics, runs, caplog):
+    """The reference's notebooks name nsga2 for 1 to 3 objectives; the reference ran GA, NSGA-II or U-NSGA-III."""
+    agent = NAS(config("synthetic_for_tests", metrics, search={"search_algorithm": "nsga2"}))
+    agent.validate()
+    assert agent.algorithm.name == runs and agent.resolved_config()["nas"]["search"]["search_algorithm"] == runs
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "search_algorithm" in r.getMessage()
+    ]
+    assert len(warnings) == (runs != "nsga2") and all(f"'{runs}' runs" in w for w in warnings)

@@ -46,7 +46,10 @@ def load_search_config(path: str | None, sets: Sequence[str] = ()) -> NASConfig:
     if path is None:
         config = NASConfig.from_dict(copy.deepcopy(DEFAULT_SEARCH), source="the default search")
     else:
-        config = load_yaml(path)
+        try:
+            config = load_yaml(path)
+        except FileNotFoundError:
+            raise ConfigError("CONFIG", path, "an existing NAS YAML file", "file not found") from None
     for item in sets:
         config.set(*parse_set(item))
     return config

@@ -10,6 +10,7 @@ tactic runs on its predictors; pymoo's runs where every individual is measured (
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from neural_nas._registry import Registry
-from neural_nas.errors import ConfigError
+
+logger = logging.getLogger("neural_nas")
 
 
 @dataclass(frozen=True)
@@ -148,17 +150,25 @@ for _spec in [
 
 
 def algorithm_for(name: str | None, n_objectives: int) -> AlgorithmSpec:
-    """The registered algorithm ``name`` (None: the default for the objective count), checked against that count."""
+    """The registered algorithm ``name`` (None: the default for the objective count). A registered algorithm of
+    another objective count gives way to this count's default, with a warning, as in the reference (whose notebooks
+    name `nsga2` for one to three objectives and run GA or U-NSGA-III); an unknown name is a ConfigError."""
     fitting = [algorithm_registry.get(n) for n in algorithm_registry.names()]
     fitting = [s for s in fitting if s.n_objectives == n_objectives]
+    default = next(s for s in fitting if s.default)
     if name is None:
-        return next(s for s in fitting if s.default)
-    spec = algorithm_registry.get(name)
+        return default
+    spec = algorithm_registry.get(name)  # an unknown name fails here, listing the registered ones
     if spec.n_objectives != n_objectives:
-        raise ConfigError(
-            "nas.search.search_algorithm",
-            name,
-            f"an algorithm for {n_objectives} objective(s): {', '.join(s.name for s in fitting)}",
-            f"{spec.name!r} optimises {spec.n_objectives} objective(s)",
+        logger.warning(
+            "nas.search.search_algorithm %r optimises %d objective(s); with %d objective(s) %r runs (the reference's "
+            "choice; for %d objective(s) choose from: %s)",
+            spec.name,
+            spec.n_objectives,
+            n_objectives,
+            default.name,
+            n_objectives,
+            ", ".join(s.name for s in fitting),
         )
+        return default
     return spec

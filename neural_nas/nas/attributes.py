@@ -32,21 +32,10 @@ class Refused:
 
 
 @dataclass(frozen=True)
-class Alias:
-    """Another name of one of the agent's own attributes."""
-
-    target: str
-
-
-@dataclass(frozen=True)
 class RefusedCall:
     """A method of the reference the approach has no use for: calling it raises a ConfigError."""
 
     hint: str
-
-
-def _dynas_key(name: str) -> Refused:
-    return Refused(f"{name} is a Dynamic NAS setting (nas.dynas.{name}; nas.approach: dynas)")
 
 
 _NOT_DYNAS = "sub-networks are extracted from the super-network; it is for Basic NAS (nas.approach: basic)"
@@ -62,9 +51,8 @@ _DYNAS_SETTINGS = (
 )
 
 # attribute -> {approach column: Setting | Refused}. A column that does not name an attribute leaves it to the class.
-Entry = Setting | Refused | RefusedCall | Alias
+Entry = Setting | Refused | RefusedCall
 TABLE: dict[str, dict[str, Entry]] = {
-    "search_algo": {"basic": Alias("search_algorithm"), "dynas": Alias("search_algorithm")},
     "select_model_arch": {
         "dynas": RefusedCall("its search tactic (nas.dynas.search_tactic) proposes sub-networks inside search()")
     },
@@ -90,8 +78,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "basic": Refused("give an eval_func that uses it, or an evaluation.accuracy.dataloader section")
     },
     "metric": {"basic": Refused("give an eval_func, or set evaluation.accuracy.metric (topk)")},
-    **{name: {"basic": _dynas_key(name), "dynas": Setting(f"nas.dynas.{name}")} for name in _DYNAS_SETTINGS},
-    **{name: {"basic": _dynas_key(name)} for name in ("population", "supernet", "results_csv_path")},
+    **{name: {"dynas": Setting(f"nas.dynas.{name}")} for name in _DYNAS_SETTINGS},
 }
 
 
@@ -104,12 +91,6 @@ def install(cls: type, column: str) -> None:
 
 
 def _property(name: str, entry: Entry, approach: str, inherited: Any) -> Any:
-    if isinstance(entry, Alias):
-        return property(
-            lambda self: getattr(self, entry.target),
-            lambda self, value: setattr(self, entry.target, value),
-            doc=f"The reference's name of `{entry.target}`.",
-        )
     if isinstance(entry, RefusedCall):
 
         def refused_call(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ loop -> report. An approach fills in the hooks below, in the order a search call
 - `measurer()`: ``arch -> Measured``, built on every rank (a `MeasurementError` is that architecture's failure);
 - `results_path(res_save_path)`, `study_of(path)`, `open_results(path)`: where the record lives, in memory and on
   disk (a `neural_nas.results.store.ResultsStore`);
-- `budget()`: measurements in all, earlier ones included;
+- `search_budget()`: measurements in all, earlier ones included;
 - `start_run(run)`, then `propose(run)`: propose architectures and hand them to ``run.measure`` until the budget is
   spent or nothing is left, then `after_batch(run, archs)` after each batch, `after_run(run)` and `search_result(run)`.
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,13 @@ class NASBase:
         super().__init_subclass__(**kwargs)
         if "attribute_column" in cls.__dict__ and cls.attribute_column is not None:
             attributes.install(cls, cls.attribute_column)
+        if "_setup" in cls.__dict__:  # the hook of earlier versions: say what replaced it, never ignore it silently
+            warnings.warn(
+                f"{cls.__name__}._setup() is no longer called: prepare and check what measuring needs in measurer() "
+                "(or start_run(run)); see docs/extending.md",
+                FutureWarning,
+                stacklevel=2,
+            )
 
     def __init__(
         self,
@@ -275,9 +283,8 @@ class NASBase:
         self._make_searcher()
 
     # -- hooks of a search (the model-based defaults) ---------------------------------------------------------------
-    @property
-    def distributed(self) -> bool:
-        """Whether the search measures across the ranks of a launched job."""
+    def measures_across_ranks(self) -> bool:
+        """Whether the search measures across the ranks of a launched job (torchrun, mpirun)."""
         return False
 
     def measurer(self) -> Callable[[dict[str, Any]], Measured]:
@@ -308,7 +315,7 @@ class NASBase:
     def open_results(self, path: Path) -> ResultsStore:
         return JournalStore(path, self._require_search_space())
 
-    def budget(self) -> int:
+    def search_budget(self) -> int:
         return self.max_trials
 
     def start_run(self, run: Run) -> None:
@@ -431,7 +438,7 @@ class NASBase:
         if path.is_file():
             with quiet():  # the search says the same when it resumes
                 self.open_results(path).replay(study, retry_failed=self.conf.nas.search.retry_failed)
-        return study.spent(), self.budget()
+        return study.spent(), self.search_budget()
 
     def _new_study(self) -> Study:
         return Study(self.conf.nas.search.metrics, self.conf.nas.search.higher_is_better)

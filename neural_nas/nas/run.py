@@ -43,9 +43,9 @@ def run_search(agent: NASBase, res_save_path: str | os.PathLike | None = None) -
     from neural_nas.distributed import Ranks
 
     agent.validate()
-    ranks = Ranks(agent.distributed)
-    executor = Executor(ranks, outcome_of(agent.measurer()))
+    ranks = Ranks(agent.measures_across_ranks())
     try:
+        executor = Executor(ranks, outcome_of(agent.measurer()))
         if not executor.is_driver:
             return executor.serve()
         try:
@@ -87,9 +87,10 @@ def _drive(
     store = agent.open_results(path)
     with ResultsLock(path):  # one search per results file; the OS frees the lock on any exit
         store.replay(study, retry_failed=agent.conf.nas.search.retry_failed)
-        spent, budget = study.spent(), agent.budget()
+        spent, budget = study.spent(), agent.search_budget()
+        agent.config_record = None
         if spent < budget:  # a run that measures nothing leaves the record of the one that did alone
-            agent.config_record = record_config(path.parent, agent.resolved_config(), beside_results=spent > 0)
+            agent.config_record = record_config(path, agent.resolved_config(), beside_results=spent > 0)
         else:
             logger.info(nothing_to_do(path, spent, budget, agent.budget_key))
         desc, unit = agent.progress_label
@@ -183,9 +184,9 @@ class Run:
     def _show_hypervolume(self, metrics: Mapping[str, float]) -> None:
         """Hypervolume and front size of the measured points, on the progress bar as they change."""
         names = self.study.metric_names or []
-        if self._hypervolume is None:
+        if self._hypervolume is None:  # first call: the earlier trials (the one just recorded is the last)
             self._hypervolume = HypervolumeTracker(self.study.higher_is_better)
-            for trial in self.study.trials[:-1] if self.study.get(metrics) else self.study.trials:
+            for trial in self.study.trials[:-1]:
                 self._hypervolume.add([trial.metrics[m] for m in names])
         hypervolume = self._hypervolume.add([metrics[m] for m in names])
         self.bar.set_postfix(hypervolume=f"{hypervolume:.4g}", front=self._hypervolume.front_size, refresh=False)

@@ -80,8 +80,7 @@ class DyNAS(NASBase):
             self._adopt(self.conf)
 
     # -- hooks of a search ------------------------------------------------------------------------------------------
-    @property
-    def distributed(self) -> bool:
+    def measures_across_ranks(self) -> bool:
         return self.settings.distributed
 
     def measurer(self) -> Callable[[dict[str, Any]], Measured]:
@@ -95,7 +94,7 @@ class DyNAS(NASBase):
     def open_results(self, path: Path) -> CsvStore:
         return CsvStore(path, self.supernet, self.settings.metric_names)
 
-    def budget(self) -> int:
+    def search_budget(self) -> int:
         return self.settings.num_evals
 
     def start_run(self, run: Run) -> None:
@@ -200,6 +199,15 @@ class DyNAS(NASBase):
     @supernet.setter
     def supernet(self, name: str) -> None:
         self.configure("nas.dynas.supernet", name)
+
+    @property
+    def search_algo(self) -> str:
+        """The reference's name for the evolutionary algorithm: `search_algorithm`, resolved."""
+        return self.settings.algorithm.name
+
+    @search_algo.setter
+    def search_algo(self, name: str) -> None:
+        self.search_algorithm = name
 
     @property
     def algorithm(self) -> Any:

@@ -1,8 +1,9 @@
 """The settings of one Dynamic NAS search: read from the config and validated once, then frozen.
 
 Everything the config can get wrong about the search fails in `resolve`, before any measurement; the driver reads
-these fields, never the config. (How to measure - data set, weights, device, batch sizes - is the ``nas.dynas``
-section that `measurement.Measurement` reads, checked by the data set and weights themselves when prepared.)
+these fields, never the config. The rules every approach shares (failures, resume) are the run's: `neural_nas.nas.run`.
+How to measure (data set, weights, device, batch sizes) is the ``nas.dynas`` section that
+`subnet_measurement.SubnetMeasurement` reads, checked by the data set and weights themselves when prepared.
 """
 
 from __future__ import annotations
@@ -40,9 +41,6 @@ class Settings:
     num_evals: int
     results_csv_path: Path
     seed: int
-    on_error_skip: bool
-    max_consecutive_failures: int
-    retry_failed: bool
     distributed: bool
 
     @property
@@ -110,9 +108,6 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
         num_evals=d.num_evals,
         results_csv_path=Path(conf.resolved("nas.dynas.results_csv_path")),
         seed=search.seed,
-        on_error_skip=search.on_error == "skip",
-        max_consecutive_failures=search.max_consecutive_failures,
-        retry_failed=search.retry_failed,
         distributed=d.distributed,
     )
 
