@@ -127,8 +127,9 @@ def test_load_results_from_a_dynas_csv(tmp_path):
     assert chosen.archs == [{"d": [2, 3]}, {"d": [4, 4]}]
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         load_results(tmp_path / "nope.csv")
-    with pytest.raises(ConfigError, match="nas.dynas.metrics"):
-        load_results(path, ["accuracy"])
+    assert load_results(path, ["accuracy"]).metric_names == ["accuracy_top1"]  # the reference's name, as in `pick`
+    with pytest.raises(ConfigError, match="metrics must be a metric of these results"):
+        load_results(path, ["energy"])
 
 
 class FakeAgent:
@@ -199,3 +200,19 @@ def test_importing_the_package_loads_neither_torch_nor_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_acc_means_the_quality_metric_of_the_results_after_the_search_too(tmp_path, capsys):
+    """In a BERT search `acc` is SST-2 accuracy; reading its CSV afterwards (no config beside it) means the same."""
+    from neural_nas.cli import main
+    from neural_nas.results.selection import pick
+
+    path = tmp_path / "bert.csv"
+    rows = ["Sub-network,Date,Model Parameters,Latency (ms),MACs,SST-2 Acc"]
+    rows += [f'"{{\'d\': [{i}]}}",t,0,0,{m},{a}' for i, (m, a) in enumerate([(2e9, 0.91), (1e9, 0.88), (3e9, 0.90)])]
+    path.write_text("\n".join(rows) + "\n")
+    results = load_results(path, ["acc", "macs"])
+    assert results.metric_names == ["accuracy_sst2", "macs"] and len(results.points) == 3
+    assert pick(results, by="max:acc").number == 1
+    assert main(["front", str(path), "--metrics", "acc,macs"]) == 0
+    assert "Pareto front: 2 of 3" in capsys.readouterr().out

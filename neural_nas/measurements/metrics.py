@@ -13,6 +13,7 @@ in the results CSV, are read back when a search resumes, and are never measured 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from neural_nas._registry import Registry
@@ -53,6 +54,23 @@ class MetricRegistry(Registry[Metric]):
             if column.strip() in (metric.csv_column.strip(), *metric.csv_aliases):
                 return metric
         return None
+
+    def resolve(self, name: str, available: Sequence[str]) -> str | None:
+        """The metric of ``available`` (canonical names: a super-network's metrics, a results CSV's columns) that
+        ``name`` means, or None: the metric itself, a registered alias, a CSV header, or the reference's ``acc`` /
+        ``accuracy``, which means the one accuracy-like metric there is (top-1, SST-2 accuracy, BLEU). The same rule
+        serves a search's config and everything read after it, so ``acc`` means one thing in both."""
+        text = name.strip()
+        candidates = [text.lower()]
+        if text.lower() in self:
+            candidates.append(self.canonical(text.lower()))
+        by_column = self.by_column(text)
+        if by_column is not None:
+            candidates.append(by_column.name)
+        if text.lower() in ("acc", "accuracy"):
+            quality = [m for m in available if m in self and self.get(m).depends_on_weights]
+            candidates += quality if len(quality) == 1 else []
+        return next((c for c in candidates if c in available), None)
 
 
 metric_registry = MetricRegistry("metric", "nas.dynas.metrics")

@@ -20,6 +20,7 @@ import numpy as np
 
 from neural_nas.errors import ConfigError
 from neural_nas.pareto import HypervolumeTracker, default_ref_point, pareto_front
+from neural_nas.results.selection import resolve_metric
 
 
 class Results(NamedTuple):
@@ -110,7 +111,7 @@ def _load_csv(path: Path, metrics: Sequence[str] | None) -> Results:
         if not names:
             raise ConfigError(str(path), "(no complete column)", "a results CSV with a metric measured in every row")
     else:
-        names = [metric_registry.canonical(m) for m in metrics]
+        names = [resolve_metric(m, csv.metric_columns, "metrics") for m in metrics]
     kept = [r for r in rows if all(m in r.metrics for m in names)]
     return Results(
         points=[{m: r.metrics[m] for m in names} for r in kept],
@@ -124,10 +125,7 @@ def _load_agent(agent: Any, metrics: Sequence[str] | None) -> Results:
     own = list(agent.metric_names or [])
     own_directions = list(agent.higher_is_better)
     direction = dict(zip(own, own_directions))
-    names = own if metrics is None else [_canonical_metric(m) or m for m in metrics]
-    unknown = [m for m in names if m not in direction]
-    if unknown:
-        raise ConfigError("metrics", list(metrics or []), f"metrics of this search: {', '.join(own) or '(none)'}")
+    names = own if metrics is None else [resolve_metric(m, own, "metrics") for m in metrics]
     points, archs = [], []
     for trial in agent.study.trials:  # in evaluation order
         if all(m in trial.metrics for m in names):

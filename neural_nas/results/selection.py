@@ -32,18 +32,9 @@ def resolve_metric(name: str, available: Sequence[str], key: str) -> str:
     """The column of ``available`` (canonical metric names) that ``name`` means: the name, an alias or a CSV header."""
     from neural_nas.measurements.metrics import metric_registry
 
-    text = name.strip()
-    candidates = [text.lower()]
-    if text in metric_registry or text.lower() in metric_registry:
-        candidates.append(metric_registry.canonical(text))
-    by_column = metric_registry.by_column(text)
-    if by_column is not None:
-        candidates.append(by_column.name)
-    if text.lower() in ("acc", "accuracy"):  # the reference's `acc`: the one accuracy-like column there is
-        candidates += [m for m in available if metric_registry.get(m).depends_on_weights]
-    for candidate in candidates:
-        if candidate in available:
-            return candidate
+    found = metric_registry.resolve(name, available)
+    if found is not None:
+        return found
     raise ConfigError(key, name, f"a metric of these results ({', '.join(available)})")
 
 

@@ -88,7 +88,8 @@ class SuperNetwork:
     def canonical_metric(self, name: str) -> str:
         """The canonical metric ``name`` means for this super-network (its own aliases first, then the registry's)."""
         key = name.strip().lower()
-        return self.metric_aliases.get(key) or metric_registry.canonical(key)
+        own = self.metric_aliases.get(key) or metric_registry.resolve(key, self.metrics)
+        return own or metric_registry.canonical(key)
 
     def features(self, vectors: np.ndarray) -> np.ndarray:
         """Predictor features of a population of choice-index vectors (rows)."""
