@@ -38,19 +38,14 @@ def _metrics(text: str | None) -> list[str] | None:
 
 
 def _results_of(csv_path: str, metrics: str | None) -> tuple[object, Path]:
-    """The measured rows of a results CSV for the chosen (or recorded) objectives."""
-    from neural_nas.plotting import load_results
+    """The measured rows of a results CSV for the chosen (or recorded) objectives, checked as export checks them."""
+    from neural_nas.plotting import load_measured
     from neural_nas.results.config_record import recorded_metrics
 
-    path = Path(csv_path)
-    if not path.is_file():
-        raise ResultsFileError(csv_path, "no such file", "an existing results CSV")
-    chosen = _metrics(metrics)
-    if chosen is None:
-        chosen = recorded_metrics(path)
-        if chosen is not None:
-            print(f"objectives of the run recorded beside it: {', '.join(chosen)} (--metrics for others)")
-    return load_results(path, chosen), path
+    path, chosen = Path(csv_path), _metrics(metrics)
+    if chosen is None and path.is_file() and recorded_metrics(path) is not None:
+        print(f"objectives of the run recorded beside it: {', '.join(recorded_metrics(path))} (--metrics for others)")
+    return load_measured(path, chosen), path
 
 
 def _print_written(written: dict[str, Path]) -> None:
@@ -147,8 +142,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     results, path = _results_of(args.results, args.metrics)
     print(format_front(results))
-    if results.points:
-        pngs = write_plots(results, Path(args.output_dir) if args.output_dir else path.parent)
+    pngs = write_plots(results, Path(args.output_dir) if args.output_dir else path.parent)
+    if pngs:
         _print_written({f"plot {png.name}": png for png in pngs})
     return 0
 

@@ -117,9 +117,7 @@ def export_pick(
     ``min:METRIC`` or ``#N``) and save that sub-network of ``config``'s super-network into ``out`` (`save_subnet`).
     ``metrics``: the objectives (default: those the search recorded beside the CSV). Returns the `Choice` and the
     files written. A file of another super-network is refused before anything is built."""
-    from neural_nas.plotting import load_results
-    from neural_nas.results.config_record import recorded_metrics
-    from neural_nas.results.csv_store import check_belongs
+    from neural_nas.plotting import load_measured
     from neural_nas.results.selection import pick
     from neural_nas.supernets import create_supernet
 
@@ -128,8 +126,7 @@ def export_pick(
             "nas.dynas.supernet", None, "a registered super-network name", "a Dynamic NAS config is needed to export"
         )
     supernet = create_supernet(config.dynas.supernet)
-    check_belongs(results_csv, supernet)
-    results = load_results(Path(results_csv), list(metrics) if metrics else recorded_metrics(Path(results_csv)))
+    results = load_measured(results_csv, list(metrics) if metrics else None, supernet)  # as front and plot check
     choice = pick(results, where, by)
     module = standalone_subnet(config, choice.arch, supernet=supernet)
     files = save_subnet(module, supernet, choice.arch, out, metrics=choice.metrics, reason=choice.reason)

@@ -235,3 +235,23 @@ def test_a_search_from_python_records_its_config_and_exports_from_it(in_tmp):
     choice, files = export_pick("dynas_results.csv", load_yaml(agent.config_record), "x", by="min:macs")
     assert choice.metrics["macs"] == min(t.metrics["macs"] for t in agent.study.trials)
     assert load_subnet(files["weights"]) is not None
+
+
+def test_front_plot_and_export_check_alike_and_agree_on_exit_codes(searched, in_tmp, capsys):
+    """A row export would refuse is refused by front and plot too; an empty file, or one without the metrics, is
+    exit 2 for all three, and plot never says "written:" with nothing after it."""
+    csv_path, config = searched
+    with open(csv_path, "a") as f:  # a row of another super-network: the record beside the CSV names the digits net
+        f.write(W10_CSV.read_text().splitlines()[1] + "\n")
+    for command in (["front", str(csv_path)], ["plot", str(csv_path)]):
+        assert main([*command, "-q"]) == 2
+        assert "dynas_results.csv:14" in capsys.readouterr().err
+    assert main(["export", str(csv_path), "--config", str(config), "--out", "x", "-q"]) == 2
+    assert "dynas_results.csv:14" in capsys.readouterr().err
+
+    Path("empty.csv").write_text("Sub-network,Date,Model Parameters,Latency (ms),MACs,Top-1 Acc (%)\n")
+    shutil.copy(W10_CSV, "w10.csv")
+    for command in (["front", "empty.csv"], ["plot", "empty.csv"], ["front", "w10.csv", "--metrics", "lat,macs"]):
+        assert main([*command, "-q"]) == 2
+        captured = capsys.readouterr()
+        assert "written:" not in captured.out and "neural-nas: error:" in captured.err

@@ -121,3 +121,36 @@ def test_rows_know_their_line_and_a_byte_order_mark_is_read(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf\nSub-network,Date,MACs\n\"{'a': [0]}\",d,1000\n\n\"{'a': [1]}\",d,2000\n")
     rows = ResultsCsv(path).read(lambda text: {"a": [0]})
     assert [(r.line, r.metrics["macs"]) for r in rows] == [(3, 1000.0), (5, 2000.0)]
+
+
+@pytest.mark.parametrize(("value", "line"), [("53.1", 3), ("-7", 3)])
+def test_a_stored_value_no_measurement_can_give_names_its_line(tmp_path, value, line):
+    """An SST-2 accuracy is a fraction: 53.1 (a percentage) or -7 would train the predictors, sit on the front and be
+    exported; the file is refused at the line that holds it."""
+    from neural_nas.plotting import load_results
+
+    path = tmp_path / "bert.csv"
+    rows = ["Sub-network,Date,Model Parameters,Latency (ms),MACs,SST-2 Acc", "\"{'d': [0]}\",t,0,0,1e9,0.9"]
+    rows.append(f"\"{{'d': [1]}}\",t,0,0,2e9,{value}")
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ResultsFileError, match=rf"bert.csv:{line}: expected a number in \[0, 1\] in column 'SST-2 Acc'"):
+        load_results(path)
+
+
+def test_a_measured_value_out_of_its_metrics_range_fails_that_measurement():
+    from neural_nas import NAS
+    from neural_nas.errors import MeasurementError
+    from neural_nas.supernets import supernet_registry
+    from tests.synthetic_supernet import config
+
+    class Percent(Synthetic):
+        name = "percent_for_tests"
+
+        def measure(self, subnet, metrics):
+            return {**super().measure(subnet, metrics), "accuracy_top1": 140.0}
+
+    with supernet_registry.scoped():
+        supernet_registry.register(Percent.name, Percent)
+        agent = NAS(config(Percent.name, ("acc", "macs")))
+        with pytest.raises(MeasurementError, match=r"'accuracy_top1' is 140, not a number in \[0, 100\]"):
+            agent.estimate(agent.supernet.encoding.vector_to_dict([0] * agent.supernet.encoding.n_genes))

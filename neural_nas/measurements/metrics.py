@@ -13,6 +13,7 @@ in the results CSV, are read back when a search resumes, and are never measured 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,8 @@ class Metric:
 
     ``depends_on_weights``: its value changes with the trained weights (accuracy does; MACs, parameters and latency do
     not, so a search on those alone never loads or downloads weights). ``csv_aliases``: other headers the column has
-    in files of the reference (read, never written)."""
+    in files of the reference (read, never written). ``valid``: the closed range of its possible values; a value
+    outside it (an SST-2 accuracy of 53.1, a fraction written as a percentage) is refused wherever it comes from."""
 
     name: str
     csv_column: str
@@ -34,6 +36,15 @@ class Metric:
     aliases: tuple[str, ...] = ()
     depends_on_weights: bool = False
     csv_aliases: tuple[str, ...] = ()
+    valid: tuple[float, float] = (0.0, math.inf)
+
+    def accepts(self, value: float) -> bool:
+        return self.valid[0] <= value <= self.valid[1]
+
+    @property
+    def valid_text(self) -> str:
+        low, high = self.valid
+        return f"a number >= {low:g}" if high == math.inf else f"a number in [{low:g}, {high:g}]"
 
 
 class MetricRegistry(Registry[Metric]):
@@ -76,13 +87,14 @@ class MetricRegistry(Registry[Metric]):
 metric_registry = MetricRegistry("metric", "nas.dynas.metrics")
 
 for _metric in [
-    Metric("accuracy_top1", "Top-1 Acc (%)", True, "%", aliases=("acc",), depends_on_weights=True),
+    Metric("accuracy_top1", "Top-1 Acc (%)", True, "%", aliases=("acc",), depends_on_weights=True, valid=(0, 100)),
     Metric("macs", "MACs", False, "MACs", csv_aliases=("MACS",)),  # "MACS": the BERT SST-2 notebook's file
     Metric("params", "Model Parameters", False, "parameters"),
     Metric("latency", "Latency (ms)", False, "ms", aliases=("lat",)),
     # The other tasks' accuracy metrics: a super-network maps the reference's ``acc`` to its own (metric_aliases).
-    Metric("accuracy_sst2", "SST-2 Acc", True, "fraction", depends_on_weights=True),  # a fraction, as the reference
-    Metric("bleu", "BLEU", True, "BLEU", depends_on_weights=True),
+    # A fraction, as the reference wrote it.
+    Metric("accuracy_sst2", "SST-2 Acc", True, "fraction", depends_on_weights=True, valid=(0, 1)),
+    Metric("bleu", "BLEU", True, "BLEU", depends_on_weights=True, valid=(0, 100)),
     Metric("model_size", "Model Size", False, "MB"),  # of the quantized model
 ]:
     metric_registry.add(_metric)

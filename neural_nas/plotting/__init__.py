@@ -10,6 +10,7 @@ from neural_nas.plotting._info import (
     ParetoInfo,
     Results,
     hypervolume_history,
+    load_measured,
     load_results,
     pareto_info,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Results",
     "default_ref_point",
     "hypervolume_history",
+    "load_measured",
     "load_results",
     "pareto_info",
     "plot_hypervolume",

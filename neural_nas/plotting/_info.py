@@ -86,6 +86,51 @@ def load_results(path_or_agent: Any, metrics: Sequence[str] | None = None) -> Re
     )
 
 
+def load_measured(path: str | os.PathLike, metrics: Sequence[str] | None = None, supernet: Any = None) -> Results:
+    """The measured rows of a results CSV that ``front``, ``plot`` and ``export`` show or pick from, checked alike
+    (the file is only read):
+
+    - its rows must be sub-networks of ``supernet`` with their exact MACs and parameters, as a search resuming the
+      file requires; unset, the super-network of the search recorded beside the CSV, when there is one;
+    - ``metrics`` (default: those recorded beside it, else every complete column) must be measured in some row.
+
+    Each failed check is a `ResultsFileError` (or, for a metric name, a `ConfigError`) naming the file."""
+    from neural_nas.errors import ResultsFileError
+    from neural_nas.results.config_record import recorded_metrics
+    from neural_nas.results.csv_store import check_belongs
+
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(str(path), "no such file", "an existing results CSV")
+    supernet = supernet if supernet is not None else _recorded_supernet(path)
+    if supernet is not None:
+        check_belongs(path, supernet)
+    results = load_results(path, metrics if metrics is not None else recorded_metrics(path))
+    if not results.points:
+        raise ResultsFileError(
+            str(path), "no such row", f"a measured row with every one of the metrics {', '.join(results.metric_names)}"
+        )
+    return results
+
+
+def _recorded_supernet(path: Path) -> Any:
+    """The super-network of the search recorded beside ``path`` (None: no record, or one not registered here)."""
+    import yaml
+
+    from neural_nas.results.config_record import record_of
+    from neural_nas.supernets import create_supernet, supernet_registry
+
+    record = record_of(path)
+    if record is None:
+        return None
+    name = (
+        ((yaml.safe_load(record.read_text(encoding="utf-8")) or {}).get("nas") or {}).get("dynas", {}).get("supernet")
+    )
+    if not name or name not in supernet_registry:
+        return None
+    return create_supernet(name)
+
+
 def _parse_subnet(text: str) -> dict[str, Any]:
     try:
         value = ast.literal_eval(text)

@@ -134,9 +134,16 @@ class ResultsCsv:
                     measured = float(value)
                 except ValueError:
                     measured = math.nan
+                metric = metric_registry.get(name)
                 if not math.isfinite(measured):
-                    column = metric_registry.get(name).csv_column
-                    raise ResultsFileError(where, value, f"a finite number in column {column!r}")
+                    raise ResultsFileError(where, value, f"a finite number in column {metric.csv_column!r}")
+                if not metric.accepts(measured):
+                    raise ResultsFileError(
+                        where,
+                        value,
+                        f"{metric.valid_text} in column {metric.csv_column!r} ({metric.unit})",
+                        "the row cannot be a measurement of this metric: correct or remove it",
+                    )
                 metrics[name] = measured
             rows.append(Row(subnet, metrics, fields[1], number))
         return rows

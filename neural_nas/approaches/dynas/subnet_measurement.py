@@ -16,6 +16,7 @@ from typing import Any
 
 from neural_nas.approaches.dynas.settings import Settings
 from neural_nas.errors import MeasurementError, measuring
+from neural_nas.measurements.metrics import metric_registry
 from neural_nas.results.study import finite_metrics
 
 logger = logging.getLogger("neural_nas")
@@ -95,7 +96,12 @@ class SubnetMeasurement:
         missing = [m for m in names if m not in result]
         if missing:
             raise MeasurementError(subnet, f"the measurement returned {sorted(result)}, without {missing}")
-        return finite_metrics(subnet, result)
+        values = finite_metrics(subnet, result)
+        for name, value in values.items():  # as a NaN is, a value no measurement of the metric can give is a failure
+            metric = metric_registry.get(name) if name in metric_registry else None
+            if metric is not None and not metric.accepts(value):
+                raise MeasurementError(subnet, f"metric {name!r} is {value:g}, not {metric.valid_text} ({metric.unit})")
+        return values
 
     def _task_measurer(self) -> Any:
         if self._measurer is None:
