@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from neural_nas.config.overrides import DEFAULT_SEARCH, DEFAULT_SUPERNET, load_search_config, parse_set
-from neural_nas.errors import ConfigError, ResultsFileError
+from neural_nas.errors import ConfigError, DataError, ResultsFileError
 
 logger = logging.getLogger("neural_nas")
 
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for target in args.imports:
                 import_plugin(target)
             return args.func(args)
-        except (ConfigError, ResultsFileError) as err:  # what the user gave is wrong
+        except (ConfigError, ResultsFileError, DataError) as err:  # what the user gave is wrong
             print(f"neural-nas: error: {err}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

@@ -39,6 +39,13 @@ class ResultsFileError(NASError, ValueError):
         super().__init__(message)
 
 
+class DataError(NASError, ValueError):
+    """A file of the data set cannot be read: the message names it (and the line or image) and what is wrong.
+
+    It stops the search, also under ``on_error: skip``: a bad file is the data set's fault, never one
+    sub-network's. Built from its message alone, so that a DataLoader worker's error arrives as a DataError too."""
+
+
 class PredictorError(NASError, ValueError):
     """A metric predictor cannot be fitted (too few measurements of that metric so far)."""
 

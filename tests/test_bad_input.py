@@ -369,9 +369,9 @@ CASES: list[Case] = [
         "nas.dynas.dataset_path",
     ),
     yaml_case(
-        "algorithm for another objective count",
+        "unknown algorithm (one of another objective count runs that count's default: issue 25)",
         dynas_doc(metrics=["acc"])
-        | {"nas": {**dynas_doc(metrics=["acc"])["nas"], "search": {"search_algorithm": "nsga2"}}},
+        | {"nas": {**dynas_doc(metrics=["acc"])["nas"], "search": {"search_algorithm": "nsga9"}}},
         "nas.search.search_algorithm",
     ),
     yaml_case("unknown approach", {"nas": {"approach": "dynamo"}}, "nas.approach", registry=nas_registry),

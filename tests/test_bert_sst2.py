@@ -402,6 +402,7 @@ def test_vocabulary_beside_the_checkpoint(sst2, tmp_path):
         ("missing", "dev.tsv is missing"),
         ("vocab", "checkpoint: 64 tokens.*has 70 tokens"),
         ("specials", r"lacks \['\[CLS\]'\]"),
+        ("encoding", r"dev.tsv line 3 has bytes that are not UTF-8"),
     ],
 )
 def test_bad_data_is_one_clear_error_before_any_measurement(in_tmp, tiny, sst2, dynas_config, damage, message):
@@ -414,6 +415,10 @@ def test_bad_data_is_one_clear_error_before_any_measurement(in_tmp, tiny, sst2, 
         dev.write_text("\n".join(lines))
     elif damage == "missing":
         dev.unlink()
+    elif damage == "encoding":  # a Latin-1 file: its third line has a byte that is not UTF-8
+        lines = dev.read_bytes().split(b"\n")
+        lines[2] = lines[2].replace(b"a", b"\xe9", 1)
+        dev.write_bytes(b"\n".join(lines))
     elif damage == "vocab":
         write_vocab(sst2 / "vocab.txt", 70)
     else:

@@ -222,8 +222,6 @@ def test_estimate_measures_one_sub_network(dynas_config):
         ({"metrics": ["acc", "flops"]}, "nas.dynas.metrics"),
         ({"metrics": ["acc", "accuracy_top1"]}, "nas.dynas.metrics"),
         ({"search_tactic": "linear"}, "nas.dynas.search_tactic"),
-        ({"algorithm": "nsga2", "metrics": ["acc"]}, "nas.search.search_algorithm"),
-        ({"algorithm": "ga", "metrics": ["acc", "macs"]}, "nas.search.search_algorithm"),
         ({"algorithm": "nsga3"}, "nas.search.search_algorithm"),
     ],
 )

@@ -301,3 +301,30 @@ def test_the_notebooks_nsga2_runs_the_objective_counts_algorithm_with_one_warnin
         r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "search_algorithm" in r.getMessage()
     ]
     assert len(warnings) == (runs != "nsga2") and all(f"'{runs}' runs" in w for w in warnings)
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_an_unreadable_image_stops_the_search_naming_it_even_under_skip(in_tmp, torch_space, num_workers):
+    """A truncated JPEG is the data set's fault: a DataError naming the file before any sub-network is measured,
+    never a sub-network recorded as failed (also when a DataLoader worker reads it)."""
+    from neural_nas.errors import DataError
+    from tests.image_data import make_image_folder
+
+    root = make_image_folder(in_tmp / "images", size=16)
+    broken = root / "val" / "class_1" / "0001.jpg"
+    broken.write_bytes(broken.read_bytes()[:100])
+    c = config(
+        torch_space.name,
+        ("acc", "macs"),
+        search={"on_error": "skip"},
+        dataset_path=str(root),
+        pretrained=False,
+        calibration_size=4,
+        num_workers=num_workers,
+    )
+    with pytest.raises(DataError, match=r"0001.jpg: not a readable image"):
+        NAS(c).search()
+    assert not (in_tmp / "dynas_results.csv.failures.jsonl").exists()
+    assert (
+        not (in_tmp / "dynas_results.csv").exists() or len((in_tmp / "dynas_results.csv").read_text().splitlines()) <= 1
+    )

@@ -209,7 +209,7 @@ def test_acc_means_the_quality_metric_of_the_results_after_the_search_too(tmp_pa
 
     path = tmp_path / "bert.csv"
     rows = ["Sub-network,Date,Model Parameters,Latency (ms),MACs,SST-2 Acc"]
-    rows += [f'"{{\'d\': [{i}]}}",t,0,0,{m},{a}' for i, (m, a) in enumerate([(2e9, 0.91), (1e9, 0.88), (3e9, 0.90)])]
+    rows += [f"\"{{'d': [{i}]}}\",t,0,0,{m},{a}" for i, (m, a) in enumerate([(2e9, 0.91), (1e9, 0.88), (3e9, 0.90)])]
     path.write_text("\n".join(rows) + "\n")
     results = load_results(path, ["acc", "macs"])
     assert results.metric_names == ["accuracy_sst2", "macs"] and len(results.points) == 3

@@ -133,7 +133,9 @@ def test_a_stored_value_no_measurement_can_give_names_its_line(tmp_path, value, 
     rows = ["Sub-network,Date,Model Parameters,Latency (ms),MACs,SST-2 Acc", "\"{'d': [0]}\",t,0,0,1e9,0.9"]
     rows.append(f"\"{{'d': [1]}}\",t,0,0,2e9,{value}")
     path.write_text("\n".join(rows) + "\n")
-    with pytest.raises(ResultsFileError, match=rf"bert.csv:{line}: expected a number in \[0, 1\] in column 'SST-2 Acc'"):
+    with pytest.raises(
+        ResultsFileError, match=rf"bert.csv:{line}: expected a number in \[0, 1\] in column 'SST-2 Acc'"
+    ):
         load_results(path)
 
 

@@ -17,6 +17,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import functional as F
 
+from neural_nas.errors import DataError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -43,8 +45,13 @@ def list_images(split_dir: Path, classes: list[str]) -> list[tuple[str, int]]:
 
 
 def _load_rgb(path: str) -> Image.Image:
-    with Image.open(path) as img:
-        return img.convert("RGB")
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:  # what PIL raises on a bad file
+        raise DataError(
+            f"{path}: not a readable image ({type(err).__name__}: {err}); replace or remove it (nas.dynas.dataset_path)"
+        ) from err
 
 
 def _resized_crop_params(width: int, height: int, rng: np.random.Generator) -> tuple[int, int, int, int]:

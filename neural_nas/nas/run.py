@@ -89,15 +89,14 @@ def _drive(
         store.replay(study, retry_failed=agent.conf.nas.search.retry_failed)
         spent, budget = study.spent(), agent.search_budget()
         agent.config_record = None
-        if spent < budget:  # a run that measures nothing leaves the record of the one that did alone
-            agent.config_record = record_config(path, agent.resolved_config(), beside_results=spent > 0)
-        else:
+        if spent >= budget:
             logger.info(nothing_to_do(path, spent, budget, agent.budget_key))
         desc, unit = agent.progress_label
         with tqdm(total=budget, initial=min(spent, budget), desc=desc, unit=unit, disable=None) as bar:
             run = Run(agent, study, store, executor, budget, bar)
-            agent.start_run(run)
-            if run.remaining():
+            agent.start_run(run)  # what measuring needs is ready (or has failed) before anything is recorded
+            if run.remaining():  # a run that measures nothing leaves the record of the one that did alone
+                agent.config_record = record_config(path, agent.resolved_config(), beside_results=spent > 0)
                 agent.propose(run)
         agent.find_best_model_archs()
         agent.after_run(run)

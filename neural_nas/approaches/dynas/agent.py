@@ -102,6 +102,9 @@ class DyNAS(NASBase):
         settings, spent = self.settings, run.study.spent()
         if not run.remaining():
             return
+        # The data set and the weights, before anything else (a resumed search fits its predictors first): a file
+        # that cannot be read stops the search now, not after minutes of work.
+        self._measurement.prepare()
         setup = self._measurement.latency_setup()
         if setup is not None:
             run.store.record_latency_setup(setup, results_before=len(run.study))

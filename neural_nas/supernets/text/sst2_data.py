@@ -9,6 +9,7 @@ as BERT-base uncased was trained.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,18 @@ def read_dev_tsv(path: Path, num_labels: int) -> tuple[list[str], np.ndarray]:
     """Sentences and labels of an SST-2 ``dev.tsv``; a ConfigError names the file and line of anything else."""
     if not path.is_file():
         raise ConfigError(DATA_KEY, str(path.parent), f"a GLUE SST-2 folder with {DEV_FILE}", hint=f"{path} is missing")
-    with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a byte-order mark is not part of the header
-        rows = list(csv.reader(f, delimiter="\t", quotechar=None))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # -sig: a byte-order mark is not part of the header
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            DATA_KEY,
+            str(path.parent),
+            f"a GLUE SST-2 folder whose {DEV_FILE} is UTF-8 text",
+            hint=f"{path} line {line} has bytes that are not UTF-8 ({err.reason})",
+        ) from None
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quotechar=None))
     header = [c.strip() for c in rows[0]] if rows else []
     if "sentence" not in header or "label" not in header:
         raise ConfigError(
