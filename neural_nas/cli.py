@@ -5,7 +5,7 @@
     neural-nas list
     neural-nas plot RESULTS.csv [--metrics acc,macs]
     neural-nas front RESULTS.csv [--where "macs<=3e8" ...] [--plot]
-    neural-nas export RESULTS.csv --config CONFIG.yaml [--where ...] [--pick knee|max:acc|#N] --out DIR
+    neural-nas export RESULTS.csv [--config CONFIG.yaml] [--where ...] [--pick knee|max:acc|#N] --out DIR
 
 Exit status: 0 done; 2 bad usage or configuration (a ConfigError, a missing config file: the message only, no
 traceback); 1 any other failure; 130 interrupted (run the same command again to resume).
@@ -117,14 +117,16 @@ def cmd_front(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from neural_nas.export import export_pick
-    from neural_nas.plotting.report import _number
+    from neural_nas.plotting.report import format_number
+    from neural_nas.results.config_record import record_of
 
-    config = load_search_config(args.config, args.set)
+    source = args.config or record_of(Path(args.results))  # default: the record the search wrote beside the CSV
+    config = load_search_config(str(source), args.set) if source else None
     choice, files = export_pick(
         args.results, config, args.out, by=args.pick, where=args.where, metrics=_metrics(args.metrics)
     )
     print(f"chosen: row #{choice.number}, {choice.reason}")
-    print("  " + ", ".join(f"{k} {_number(v)}" for k, v in choice.metrics.items()))
+    print("  " + ", ".join(f"{k} {format_number(v)}" for k, v in choice.metrics.items()))
     print(f"  sub-network: {choice.arch!r}")
     _print_written(files)
     return 0
@@ -238,7 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(subnet.pt), a TorchScript file that runs without this library (subnet.torchscript.pt) and subnet.json.",
     )
     export.add_argument("results", help="results CSV (DyNAS-T format) of the configured super-network")
-    export.add_argument("--config", required=True, help="the Dynamic NAS config (super-network, weights, data set)")
+    export.add_argument(
+        "--config",
+        help="the Dynamic NAS config (super-network, weights, data set); default: the record the search wrote beside "
+        "the CSV (config.yaml)",
+    )
     export.add_argument(
         "--pick",
         default="knee",

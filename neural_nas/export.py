@@ -78,6 +78,8 @@ def save_subnet(
         "format": FORMAT,
         "supernet": supernet.name,
         "subnet": record,
+        "input": supernet.input_contract(),
+        "example_inputs": [{"shape": list(t.shape), "dtype": str(t.dtype)} for t in supernet.example_inputs()],
         "metrics": dict(metrics or {}),
         "chosen_because": reason,
         "files": {kind: path.name for kind, path in files.items()},
@@ -106,7 +108,7 @@ def load_subnet(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
 
 def export_pick(
     results_csv: str | os.PathLike,
-    config: NASConfig,
+    config: NASConfig | None,
     out: str | os.PathLike,
     *,
     by: str = "knee",
@@ -115,12 +117,25 @@ def export_pick(
 ) -> tuple[Any, dict[str, Path]]:
     """Pick a measured row of ``results_csv`` (the ``where`` constraints, then ``by``: ``knee``, ``max:METRIC``,
     ``min:METRIC`` or ``#N``) and save that sub-network of ``config``'s super-network into ``out`` (`save_subnet`).
-    ``metrics``: the objectives (default: those the search recorded beside the CSV). Returns the `Choice` and the
-    files written. A file of another super-network is refused before anything is built."""
+    ``config`` None: the configuration the search recorded beside the CSV (`config_record.record_of`). ``metrics``:
+    the objectives (default: those the search recorded). Returns the `Choice` and the files written. A file of
+    another super-network is refused before anything is built."""
+    from neural_nas.config import load_yaml
     from neural_nas.plotting import load_measured
+    from neural_nas.results.config_record import record_of
     from neural_nas.results.selection import pick
     from neural_nas.supernets import create_supernet
 
+    if config is None:
+        record = record_of(Path(results_csv))
+        if record is None:
+            raise ConfigError(
+                "config",
+                None,
+                "the search's configuration (super-network, weights, data set)",
+                f"no record of the search is beside {results_csv} (config.yaml): give one (--config)",
+            )
+        config = load_yaml(record)
     if config.dynas.supernet is None:
         raise ConfigError(
             "nas.dynas.supernet", None, "a registered super-network name", "a Dynamic NAS config is needed to export"

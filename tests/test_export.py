@@ -255,3 +255,21 @@ def test_front_plot_and_export_check_alike_and_agree_on_exit_codes(searched, in_
         assert main([*command, "-q"]) == 2
         captured = capsys.readouterr()
         assert "written:" not in captured.out and "neural-nas: error:" in captured.err
+
+
+def test_export_from_the_agent_or_the_results_alone_records_the_input_contract(in_tmp, capsys):
+    """After a search from Python: agent.export, or the CLI with no --config (the record beside the CSV)."""
+    from neural_nas import NAS
+    from neural_nas.cli import DEFAULT_SEARCH
+
+    config = NASConfig.from_dict(DEFAULT_SEARCH)
+    config.dynas.num_evals, config.dynas.population, config.dynas.inner_evals = 12, 10, 200
+    agent = NAS(config)
+    agent.search()
+    choice, files = agent.export("from_agent", by="max:acc")
+    assert choice.metrics["accuracy_top1"] == max(t.metrics["accuracy_top1"] for t in agent.study.trials)
+    description = json.loads(files["description"].read_text())
+    assert description["input"]["inputs"] == "float32 images (N, 3, 16, 16)" and description["input"]["std"] == 0.38
+    assert description["example_inputs"] == [{"shape": [1, 3, 16, 16], "dtype": "torch.float32"}]
+    assert main(["export", "dynas_results.csv", "--pick", "max:acc", "--out", "from_csv", "-q"]) == 0
+    assert json.loads(Path("from_csv/subnet.json").read_text())["subnet"] == description["subnet"]

@@ -12,7 +12,7 @@ PARETO_PNG = "pareto_front.png"
 HYPERVOLUME_PNG = "hypervolume.png"
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
@@ -26,7 +26,10 @@ def format_front(results: Any, rows_kept: list[int] | None = None) -> str:
     kept = list(range(len(results.points))) if rows_kept is None else rows_kept
     info = pareto_info([results.points[i] for i in kept], results.metric_names, results.higher_is_better)
     header = ["#", *info.labels, "sub-network"]
-    rows = [[str(kept[i] + 1), *(_number(v) for v in info.scaled[i]), repr(results.archs[kept[i]])] for i in info.front]
+    rows = [
+        [str(kept[i] + 1), *(format_number(v) for v in info.scaled[i]), repr(results.archs[kept[i]])]
+        for i in info.front
+    ]
     widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header) - 1)]
 
     def line(cells: list[str]) -> str:

@@ -162,6 +162,21 @@ class SuperNetwork:
 
         return (torch.zeros(1, 3, self.image_size, self.image_size),)
 
+    def input_contract(self) -> dict[str, Any]:
+        """What an exported sub-network takes and gives, written into ``subnet.json``: a user of the file needs it to
+        feed the model as the search measured it (the default: ImageNet-style image classification)."""
+        from neural_nas.measurements.image_folder import IMAGENET_MEAN, IMAGENET_STD
+
+        return {
+            "task": "image classification",
+            "inputs": f"float32 RGB images (N, 3, {self.image_size}, {self.image_size})",
+            "preprocessing": f"resize the shorter side to 256, center crop {self.image_size}, scale to [0, 1], "
+            "subtract mean and divide by std per channel",
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "outputs": "class logits (N, classes)",
+        }
+
     def active_subnet(self, subnet: Mapping[str, Any]) -> Any:
         """The standalone ``torch.nn.Module`` of a sub-network (encoded dict), weights copied from the super-network."""
         raise ConfigError(

@@ -207,6 +207,18 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
     def build(self) -> nn.Module:
         return build_digits_supernet()
 
+    def input_contract(self) -> dict[str, Any]:
+        return {
+            "task": "handwritten digit classification (scikit-learn's 8x8 digits)",
+            "inputs": f"float32 images (N, 3, {IMAGE_SIZE}, {IMAGE_SIZE})",
+            "preprocessing": f"8x8 pixel values / 16, upsampled bilinearly to {IMAGE_SIZE}x{IMAGE_SIZE}, the same in "
+            "all 3 channels, then (x - mean) / std; the search measured it on randomly rotated, scaled, shifted and "
+            "noisy digits (ofa_digits.distorted)",
+            "mean": PIXEL_MEAN,
+            "std": PIXEL_STD,
+            "outputs": "logits of the 10 digits (N, 10)",
+        }
+
     def checkpoint_path(self, *, pretrained: bool, ckpt_path: str | None, download: bool) -> Path | None:
         """``ckpt_path`` when given, else the weights shipped in the package (never a download)."""
         if ckpt_path:

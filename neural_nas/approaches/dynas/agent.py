@@ -242,6 +242,17 @@ class DyNAS(NASBase):
         """Metrics the super-network computes exactly and cheaply (never predicted, never measured on a model)."""
         return frozenset(self.supernet.exact_metric_names)
 
+    def export(
+        self, out: str | os.PathLike, *, by: str = "knee", where: Any = (), res_save_path: str | None = None
+    ) -> tuple[Any, dict[str, Path]]:
+        """Save a measured sub-network of this search (the ``where`` constraints, then ``by``: ``knee``,
+        ``max:METRIC``, ``min:METRIC`` or ``#N``) into ``out``, with this agent's configuration: the files of
+        `neural_nas.export.save_subnet`. Returns the `Choice` and the files written."""
+        from neural_nas.export import export_pick
+
+        path = self.results_path(res_save_path)
+        return export_pick(path, self.conf, out, by=by, where=where, metrics=self.settings.metric_names)
+
     # -- measuring and predicting -----------------------------------------------------------------------------------
     def estimate(self, individual: Mapping[str, Any]) -> dict[str, float]:
         """Measure one sub-network (a parameter dict) on the configured metrics (plus exact cheap ones)."""

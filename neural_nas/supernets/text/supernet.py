@@ -171,6 +171,17 @@ class BertSST2SuperNetwork(TorchModelSuperNetwork):
         ids = torch.zeros((1, self.max_seq_length), dtype=torch.long)
         return ids, torch.ones_like(ids), ids
 
+    def input_contract(self) -> dict[str, Any]:
+        return {
+            "task": "sentiment classification (GLUE SST-2)",
+            "inputs": f"int64 (input_ids, attention_mask, token_type_ids), each (N, {self.max_seq_length})",
+            "preprocessing": f"BERT WordPiece tokens of vocab.txt ({'lower-cased' if self.lowercase else 'cased'} "
+            f"text), [CLS] sentence [SEP], padded with [PAD] to {self.max_seq_length}; attention_mask 1 on tokens, "
+            "0 on padding; token_type_ids 0",
+            "vocabulary": "vocab.txt of the data set (nas.dynas.dataset_path) or beside the checkpoint",
+            "outputs": f"logits (N, {self.shape.num_labels}) of the labels: 0 negative, 1 positive",
+        }
+
     def active_subnet(self, subnet: Mapping[str, Any]) -> nn.Module:
         """The standalone sub-network (a `BertClassifier`), its tensors copied from the super-network's."""
         from neural_nas.supernets.text.bert_model import extract_subnet

@@ -148,6 +148,16 @@ class TransformerLTSuperNetwork(TorchModelSuperNetwork):
 
         return dummy_sentence(self.space.sentence_length)
 
+    def input_contract(self) -> dict[str, Any]:
+        return {
+            "task": "English-German translation (WMT'14 En-De)",
+            "inputs": "int64 (src_tokens, prev_output_tokens), each (N, length): one step of teacher-forced decoding",
+            "preprocessing": "Moses-tokenised, BPE-segmented source sentences as ids of dict.en.txt, ending with the "
+            "end-of-sentence id; the target prefix as ids of dict.de.txt, starting with it (fairseq's convention)",
+            "vocabulary": "dict.en.txt and dict.de.txt of the data set (nas.dynas.dataset_path)",
+            "outputs": "next-token logits over dict.de.txt (N, length, target vocabulary)",
+        }
+
     def shape(self, subnet: Mapping[str, Any]) -> SubnetShape:
         """The dimensions of an encoded sub-network (a ConfigError for a gene value outside the table)."""
         return SubnetShape.of(self.space, subnet)
