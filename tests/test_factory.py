@@ -118,3 +118,20 @@ def test_reregistering_an_approach_warns():
 
 def test_public_api():
     assert set(neural_nas.__all__) >= {"NAS", "NASBase", "BasicNAS", "NASConfig", "nas_registry"}
+
+
+def test_warnings_reach_stderr_in_plain_python_without_logging_set_up(tmp_path):
+    """The docs promise warnings (a key with no effect, a fallback): a script that never configures logging sees
+    them, and no progress chatter."""
+    import subprocess
+    import sys
+
+    script = (
+        "from neural_nas import NAS, NASConfig\n"
+        "config = NASConfig(approach='basic', search_space={'w': [1, 2]})\n"
+        "config.dynas.population = 20\n"
+        "NAS(config)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert "nas.dynas.population has no effect in Basic NAS" in done.stderr
+    assert "INFO" not in done.stderr and done.stdout == ""

@@ -179,6 +179,14 @@ class SuperNetwork:
 
     def active_subnet(self, subnet: Mapping[str, Any]) -> Any:
         """The standalone ``torch.nn.Module`` of a sub-network (encoded dict), weights copied from the super-network."""
+        if self.measures_itself:  # it measures, but has no torch module to give (to export, to standalone)
+            raise ConfigError(
+                "nas.dynas.supernet",
+                self.name,
+                "a super-network that extracts sub-networks (active_subnet) for this",
+                f"{type(self).__name__} measures its sub-networks itself and extracts none; define active_subnet() "
+                "to export them",
+            )
         raise ConfigError(
             "nas.dynas.supernet",
             self.name,

@@ -58,11 +58,12 @@ class SubnetMeasurement:
             )
         setup = self.latency_setup()
         if setup is not None:
+            shown = {k: v for k, v in setup.items() if k not in ("device", "torch_threads")}
             logger.info(
-                "latency is measured on %s with %d torch threads, batches of %d (nas.dynas.device, batch_size)",
+                "latency is measured on %s with %d torch threads: %s",
                 setup["device"],
                 setup["torch_threads"],
-                setup["batch_size"],
+                ", ".join(f"{k} {v}" for k, v in shown.items()),
             )
         self._ready = True  # only now: a set-up that failed is tried (and fails the search) again, never skipped
 
@@ -73,10 +74,12 @@ class SubnetMeasurement:
         import torch
 
         d = self.conf
+        # Only what the timing reads: Transformer-LT times one sentence, whatever nas.dynas.batch_size says.
+        batch = {"batch_size": d.batch_size} if "batch_size" in self.supernet.measurement_settings else {}
         return {
             "device": self.device,
             "torch_threads": torch.get_num_threads(),
-            "batch_size": d.batch_size,
+            **batch,
             **self._task_measurer().latency_input,
             "warmup": d.latency_warmup,
             "steps": d.latency_steps,
