@@ -213,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="CONSTRAINT",
-        help="keep rows with METRIC OP NUMBER, e.g. 'macs<=3e8' or 'acc>=75' (repeatable; OP: <=, <, >=, >, ==)",
+        help="keep rows with METRIC OP NUMBER, e.g. 'macs<=3e8', 'macs<=300M' or 'acc>=75' (repeatable; OP: <=, <, "
+        ">=, >, ==; NUMBER may end in k, M, G or T)",
     )
     where.add_argument(
         "--metrics",

@@ -25,6 +25,17 @@ class ConfigError(NASError, ValueError):
         super().__init__(message)
 
 
+class UnknownKeyError(ConfigError):
+    """A configuration key that does not exist: the message says so first, with the closest known key, then lists the
+    keys its section accepts (the value given is beside the point)."""
+
+    def __init__(self, key: str, value: Any, accepted: str, suggestion: str = "") -> None:
+        self.key, self.value, self.allowed, self.hint = key, value, accepted, suggestion
+        ValueError.__init__(
+            self, f"{key} is not a known key" + (f" ({suggestion})" if suggestion else "") + f"; {accepted}"
+        )
+
+
 class ResultsFileError(NASError, ValueError):
     """An earlier results file cannot be used: a corrupt line, an unknown column, or results of another search.
 

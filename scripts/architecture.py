@@ -26,9 +26,9 @@ FLOORS: list[set[str]] = [
     {"pareto", "measurements", "training", "data"},
     {"results", "predictors", "evolution", "searchers"},
     {"supernets"},
-    {"distributed", "plotting"},
+    {"distributed", "plotting", "export"},
     {"nas", "approaches"},
-    {"export", "catalog", "plugins"},
+    {"catalog", "plugins"},
     {"cli", "__main__", "__init__", "conf", "experimental"},  # the faces: the package root and the drop-in paths
 ]
 

@@ -246,7 +246,7 @@ HERE: dict[tuple[str, str], Callable] = {
         "cores (benchmarks/RESULTS.md)",
     ): getting_started_commands,
     ("docs/results.md", "import ast"): results_pandas,
-    ("docs/after_search.md", 'neural-nas front neural_nas_results/dynas_results.csv --where "macs<=0.5e6"'): (
+    ("docs/after_search.md", 'neural-nas front neural_nas_results/dynas_results.csv --where "macs<=0.5M"'): (
         after_search_commands
     ),
     ("docs/after_search.md", "from neural_nas.config import load_yaml"): after_search_python,

@@ -32,7 +32,7 @@ class BasicNAS(NASBase):
         self.conf = load_config(conf_fname_or_obj)
         self._train_func: Callable[[Any], Any] | None = None
         self._eval_func: Callable[[Any], Any] | None = None
-        for key in (k for k in BY_PATH if k.startswith("nas.dynas.") and self.conf.is_set(k)):
+        for key in (k for k in BY_PATH if k.startswith("nas.dynas.") and self.conf.changed(k)):
             logger.warning("%s has no effect in Basic NAS (Dynamic NAS reads it; nas.approach: dynas)", key)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import yaml
 
 from neural_nas.config.schema import BY_PATH, FREE_SECTIONS, SECTIONS
-from neural_nas.errors import ConfigError
+from neural_nas.errors import ConfigError, UnknownKeyError
 
 # `model.framework` values of the reference that mean PyTorch ("NA": the reference's placeholder for "not given").
 MODEL_FRAMEWORKS = ("pytorch", "pytorch_fx", "pytorch_ipex", "NA")
@@ -38,10 +39,10 @@ def _unknown(path: str, value: Any) -> ConfigError:
     allowed = _children(prefix)
     close = difflib.get_close_matches(name, allowed, n=1)
     where = f"`{prefix}`" if prefix else "the top level"
-    return ConfigError(
+    return UnknownKeyError(
         path,
         value,
-        f"a known key; {where} accepts: {', '.join(allowed)}",
+        f"{where} accepts: {', '.join(allowed)}",
         f"did you mean {_join(prefix, close[0])!r}?" if close else "",
     )
 
@@ -67,7 +68,18 @@ class NASConfig:
         max_trials: int | None = None,
         seed: int | None = None,
         dynas: Any = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:  # a TypeError, as Python's own, but one that says what the arguments are and where the rest go
+            taken = list(inspect.signature(NASConfig).parameters)[:-1]
+            name = next(iter(unknown))
+            close = difflib.get_close_matches(name, taken, n=1)
+            raise TypeError(
+                f"NASConfig() has no argument {name!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; it takes {', '.join(taken)}. Set any other key after building it, e.g. "
+                "config.nas.search.on_error = 'skip' or config.dynas.population = 50"
+            )
         self._data: dict[str, Any] = {}
         self.set("nas.approach", approach)
         self.set("nas.search.search_space", search_space)
@@ -175,6 +187,11 @@ class NASConfig:
         """The value of a key, with an unset (null) one resolved as its schema row says (`Key.unset`)."""
         value = self.get(path)
         return BY_PATH[path].unset if value is None else value
+
+    def changed(self, path: str) -> bool:
+        """Whether a key is set to something other than its default (a default written out, as the record of a run
+        writes every key, changes nothing)."""
+        return self.is_set(path) and self.get(path) != BY_PATH[path].default
 
     def is_set(self, path: str) -> bool:
         node: Any = self._data

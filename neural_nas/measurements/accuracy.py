@@ -30,7 +30,7 @@ from torch import nn
 from neural_nas._rng import as_generator
 from neural_nas.config.constraints import Interval
 from neural_nas.errors import ConfigError
-from neural_nas.measurements.context import DATA_KEY
+from neural_nas.measurements.context import DATA_KEY, FEW_EVALUATION_SAMPLES, say_evaluation_size
 from neural_nas.measurements.image_folder import BatchSource, ImageSet, Normalizer, class_names, list_images, nbytes
 
 logger = logging.getLogger("neural_nas")
@@ -205,6 +205,8 @@ class AccuracyEvaluator:
             len(classes),
             self.last_timings["prepare_s"],
         )
+        if len(val_samples) < FEW_EVALUATION_SAMPLES:
+            say_evaluation_size("top-1 accuracy", len(val_samples), "validation images")
 
     @property
     def n_val(self) -> int:

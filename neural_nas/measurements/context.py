@@ -7,6 +7,7 @@ own data, accuracy metric and latency input, and DyNAS treats every task the sam
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -51,3 +52,25 @@ class Measurer(Protocol):
     latency_input: Mapping[str, Any]
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]: ...
+
+
+# Below this many evaluation samples, a warning: one sample more or less right moves the accuracy by over 1 %.
+FEW_EVALUATION_SAMPLES = 100
+
+
+def say_evaluation_size(metric: str, n: int, samples: str, detail: str = "") -> None:
+    """Log what ``metric`` is measured on (``n`` ``samples``); warn when ``nas.dynas.test_fraction`` leaves too few to
+    tell sub-networks apart."""
+    logger = logging.getLogger("neural_nas")
+    if n < FEW_EVALUATION_SAMPLES:
+        logger.warning(
+            "%s is measured on only %d %s%s: one more right or wrong moves it by %.2g %% "
+            "(raise nas.dynas.test_fraction)",
+            metric,
+            n,
+            samples,
+            detail,
+            100 / max(n, 1),
+        )
+    else:
+        logger.info("%s on %d %s%s", metric, n, samples, detail)

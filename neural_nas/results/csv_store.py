@@ -45,6 +45,13 @@ class CsvStore:
         self.path = Path(path)
         if self.path.is_dir():
             raise ConfigError("nas.dynas.results_csv_path", str(path), "the path of a results CSV file, not a folder")
+        if not self.path.parent.is_dir():  # a typo in the folder must not leave the results somewhere unexpected
+            raise ConfigError(
+                "nas.dynas.results_csv_path",
+                str(path),
+                "the path of a results CSV in an existing folder",
+                f"{self.path.parent} does not exist: create it, or correct the path",
+            )
         self.supernet = supernet
         columns = list(supernet.csv_metrics) + [m for m in metrics if m not in supernet.csv_metrics]
         self.csv = ResultsCsv(self.path, columns)

@@ -18,6 +18,9 @@ from neural_nas.errors import ResultsFileError
 
 logger = logging.getLogger("neural_nas")
 
+# The torn tails already reported, by (file, complete lines before it, its length).
+_TORN_TAILS_SAID: set[tuple[str, int, int]] = set()
+
 
 def read_complete_lines(path: Path) -> list[bytes]:
     """The complete lines of a file (without their newlines); a torn last line is skipped with a warning."""
@@ -25,7 +28,9 @@ def read_complete_lines(path: Path) -> list[bytes]:
         return []
     lines = path.read_bytes().split(b"\n")
     torn = lines.pop()  # after the last newline: empty, or a record cut off by a crash
-    if torn.strip():
+    seen = (str(path.resolve()), len(lines), len(torn))
+    if torn.strip() and seen not in _TORN_TAILS_SAID:  # one search reads a file several times: say it once
+        _TORN_TAILS_SAID.add(seen)
         logger.warning("%s: ignoring an incomplete last line (%d bytes) left by an interrupted write", path, len(torn))
     return lines
 

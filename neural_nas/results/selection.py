@@ -25,7 +25,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     "==": operator.eq,
 }
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w ()%.-]*?)\s*(<=|>=|==|<|>)\s*([-+0-9.eE_]+)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w ()%.-]*?)\s*(<=|>=|==|<|>)\s*([-+0-9.eE_]+)\s*([kKMGT]?)\s*$")
+# A bound may carry a magnitude suffix, as MACs and parameters are usually quoted: 0.5M, 1.2G.
+_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
 def resolve_metric(name: str, available: Sequence[str], key: str) -> str:
@@ -50,10 +52,12 @@ class Constraint:
     def parse(cls, text: str, available: Sequence[str]) -> Constraint:
         match = _CONSTRAINT.match(text)
         if not match:
-            raise ConfigError("--where", text, "METRIC OP NUMBER, e.g. macs<=3e8 or acc>=75 (OP: <=, <, >=, >, ==)")
-        name, op, number = match.groups()
+            raise ConfigError(
+                "--where", text, "METRIC OP NUMBER, e.g. macs<=3e8, macs<=300M or acc>=75 (OP: <=, <, >=, >, ==)"
+            )
+        name, op, number, suffix = match.groups()
         try:
-            bound = float(number.replace("_", ""))
+            bound = float(number.replace("_", "")) * _SUFFIX[suffix]
         except ValueError:
             raise ConfigError("--where", text, "a number after the operator, e.g. macs<=3e8") from None
         return cls(resolve_metric(name, available, "--where"), op, bound)

@@ -70,6 +70,7 @@ class DyNAS(NASBase):
     @classmethod
     def prepare_command_line(cls, config: NASConfig, output_dir: Path) -> str | None:
         if not config.is_set("nas.dynas.results_csv_path"):
+            output_dir.mkdir(parents=True, exist_ok=True)  # the command's own folder, named on its command line
             config.set("nas.dynas.results_csv_path", str(output_dir / config.resolved("nas.dynas.results_csv_path")))
         return None  # the CSV path says where results go
 

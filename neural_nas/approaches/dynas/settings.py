@@ -127,5 +127,5 @@ def warn_unused_settings(conf: NASConfig, supernet: Any) -> None:
 
     why = "it measures its sub-networks itself" if supernet.measures_itself else "its measurement does not read it"
     for key in MEASUREMENT_KEYS:
-        if conf.is_set(f"nas.dynas.{key}") and key not in supernet.measurement_settings:
+        if conf.changed(f"nas.dynas.{key}") and key not in supernet.measurement_settings:
             logger.warning("nas.dynas.%s has no effect with super-network %s (%s)", key, supernet.name, why)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from neural_nas.config.constraints import Interval
-from neural_nas.measurements.context import MeasureContext
+from neural_nas.measurements.context import MeasureContext, say_evaluation_size
 from neural_nas.measurements.latency import time_calls
 from neural_nas.measurements.pipeline import exact_and_missing, extract
 from neural_nas.supernets._weights import cache_dir
@@ -61,7 +61,9 @@ class TextClassificationMeasurer:
                 test_fraction=d.test_fraction,
                 seed=ctx.seed,
             )
-            logger.info("SST-2 accuracy on %d dev sentences (sequence length %d)", len(split.labels), self.seq_len)
+            say_evaluation_size(
+                "SST-2 accuracy", len(split.labels), "dev sentences", f" (sequence length {self.seq_len})"
+            )
             self.dev = tuple(
                 torch.as_tensor(a, device=self.device)
                 for a in (split.input_ids, split.attention_mask, split.token_type_ids, split.labels)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from neural_nas.errors import ConfigError, measuring
-from neural_nas.measurements.context import DATA_KEY, MeasureContext
+from neural_nas.measurements.context import DATA_KEY, MeasureContext, say_evaluation_size
 from neural_nas.measurements.pipeline import SubnetCode, exact_and_missing, extract
 from neural_nas.supernets.translation.data import PAD, ParallelSplit, load_split
 
@@ -174,12 +174,8 @@ class TranslationMeasurer:
             ]
             self.references = [split.target[i].tolist() for batch in self.batches for i in batch]
             self.batch_ids = [b for b, batch in enumerate(self.batches) for _ in batch]
-            logger.info(
-                "BLEU on %d test sentences in %d batches of up to %d",
-                sum(map(len, self.batches)),
-                len(self.batches),
-                conf.eval_batch_size,
-            )
+            n, batches = sum(map(len, self.batches)), len(self.batches)
+            say_evaluation_size("BLEU", n, "test sentences", f" in {batches} batches of up to {conf.eval_batch_size}")
 
     def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
         out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
