@@ -43,8 +43,10 @@ def _results_of(csv_path: str, metrics: str | None) -> tuple[object, Path]:
     from neural_nas.results.config_record import recorded_metrics
 
     path, chosen = Path(csv_path), _metrics(metrics)
-    if chosen is None and path.is_file() and recorded_metrics(path) is not None:
-        print(f"objectives of the run recorded beside it: {', '.join(recorded_metrics(path))} (--metrics for others)")
+    if chosen is None and path.is_file():
+        chosen = recorded_metrics(path)  # read once: load_measured would read the record again
+        if chosen is not None:
+            print(f"objectives of the run recorded beside it: {', '.join(chosen)} (--metrics for others)")
     return load_measured(path, chosen), path
 
 
