@@ -21,7 +21,7 @@ from neural_nas.nas import nas_registry  # noqa: E402
 from neural_nas.searchers import searcher_registry  # noqa: E402
 from neural_nas.supernets import supernet_registry  # noqa: E402
 from neural_nas.training import criterion_registry, dataset_registry, optimizer_registry  # noqa: E402
-from tests.synthetic_supernet import SPACE, Synthetic, build, config  # noqa: E402
+from tests.synthetic_supernet import SPACE, Synthetic, build, check_racing, config  # noqa: E402
 
 REGISTRIES = (
     nas_registry,
@@ -74,6 +74,12 @@ def synthetic():
 def dynas_config():
     """The Dynamic NAS config helper: ``dynas_config(supernet, metrics, algorithm, population=10, ...)``."""
     return config
+
+
+@pytest.fixture
+def racing_check():
+    """``racing_check(measure, subnet, metric, beyond)``: racing gives the unraced value, or stops early."""
+    return check_racing
 
 
 @pytest.fixture

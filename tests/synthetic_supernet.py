@@ -80,3 +80,18 @@ def build(arch):
     import torch  # here, not at the top: the subprocess scripts that import this module do not all need torch
 
     return torch.nn.Sequential(*[torch.nn.Linear(arch["width"], arch["width"]) for _ in range(arch["depth"])])
+
+
+def check_racing(measure, subnet, metric, beyond):
+    """A measurer's racing (``measure(subnet, race=...)``): raced against a front it cannot be dominated by, it gives
+    exactly its unraced metrics; against a front ``beyond`` its reach in ``metric``, it stops after the first stage
+    with its other metrics (compare only deterministic metrics: no latency)."""
+    from neural_nas.measurements.racing import Front, Race, Stopped, stage_sizes
+
+    whole = measure(subnet)
+    assert measure(subnet, race=Race(Front((metric,), (True,), ()), seed=0)) == whole
+    stopped = measure(subnet, race=Race(Front((metric,), (True,), ((beyond,),)), seed=0))
+    assert isinstance(stopped, Stopped) and stopped.raced == metric
+    assert stopped.samples == stage_sizes(stopped.of)[0] < stopped.of
+    assert set(stopped.metrics) == set(whole) and all(stopped.metrics[m] == whole[m] for m in whole if m != metric)
+    return whole, stopped

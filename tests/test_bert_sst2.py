@@ -666,3 +666,12 @@ def test_measurement_keys_it_does_not_read_are_warned_about(caplog, tiny, dynas_
     said = [r.getMessage() for r in caplog.records if "has no effect" in r.getMessage()]
     assert len(said) == 2
     assert any("nas.dynas.num_workers" in m for m in said) and any("nas.dynas.calibration_size" in m for m in said)
+
+
+def test_sst2_accuracy_races_over_the_dev_sentences(tiny, sst2, racing_check):
+    supernet = tiny()
+    supernet.load(pretrained=False, ckpt_path=None, device="cpu")
+    measure = measurer_for(supernet, sst2, ("accuracy_sst2", "macs"))
+    subnet = {"num_layers": [2], "num_attention_heads": [4, 2, 3], "intermediate_size": [8, 32, 16]}
+    whole, stopped = racing_check(measure, subnet, "accuracy_sst2", beyond=1.01)
+    assert stopped.of == len(measure.dev[3]) and 0 <= stopped.metrics["accuracy_sst2"] <= 1

@@ -368,12 +368,13 @@ def test_a_search_on_accuracy_and_model_size_writes_and_resumes_the_csv(
     assert len((in_tmp / "results.csv").read_text().splitlines()) == 13
 
 
-def test_top1_is_measured_on_the_int8_model_after_batchnorm_recalibration(loaded, images):
+def int8_top1_measurer(supernet, images):
+    """An int8 top-1 measurer on the generated folder (4 calibration images) and its accuracy evaluator."""
     from neural_nas.measurements.accuracy import AccuracyEvaluator
 
     evaluator = AccuracyEvaluator(images, calibration_size=6, eval_batch_size=4, num_workers=0, image_size=32)
     measurer = QuantizedSubnetMeasurer(
-        loaded,
+        supernet,
         ["accuracy_top1"],
         engine=select_engine(),
         calibration_samples=4,
@@ -382,6 +383,11 @@ def test_top1_is_measured_on_the_int8_model_after_batchnorm_recalibration(loaded
         latency_steps=1,
         accuracy_evaluator=evaluator,
     )
+    return measurer, evaluator
+
+
+def test_top1_is_measured_on_the_int8_model_after_batchnorm_recalibration(loaded, images):
+    measurer, evaluator = int8_top1_measurer(loaded, images)
     subnet = loaded.encoding.vector_to_dict(loaded.encoding.random_vectors(1, rng=11)[0])
     result = measurer(subnet)
     assert set(result) == {"params", "model_size", "accuracy_top1"}
@@ -466,3 +472,10 @@ def test_notebook_runs_on_generated_data_at_reduced_size(tmp_path, monkeypatch):
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "11 sub-networks measured" in printed and "measured Pareto front:" in printed
     assert (tmp_path / "pareto_front.png").stat().st_size > 10_000
+
+
+def test_int8_top1_races_over_the_validation_images(loaded, images, racing_check):
+    measurer, evaluator = int8_top1_measurer(loaded, images)
+    subnet = loaded.encoding.vector_to_dict(loaded.encoding.random_vectors(1, rng=11)[0])
+    _, stopped = racing_check(measurer, subnet, "accuracy_top1", beyond=101.0)
+    assert stopped.of == evaluator.n_val

@@ -596,3 +596,13 @@ def test_benchmark_smoke(capsys, monkeypatch):
     for tactic in ("linas", "evolutionary", "random"):
         assert re.search(rf"{tactic} +seed 0: 40 measured", out)
     assert "measurements needed to reach random search's median HV" in out
+
+
+def test_bleu_races_over_the_test_batches(copy_task, racing_check):
+    data, trained = copy_task
+    supernet = demo_supernet(trained)
+    measure = supernet.measurer(measure_ctx(["bleu", "macs"], data, eval_batch_size=3))
+    largest = supernet.encoding.vector_to_dict(np.zeros(supernet.encoding.n_genes, dtype=np.int64))
+    whole, stopped = racing_check(measure, largest, "bleu", beyond=101.0)
+    assert stopped.of == len(measure.batches) == 8 and stopped.samples == 1
+    assert whole["bleu"] == pytest.approx(measure.bleu(supernet.active_subnet(largest)))

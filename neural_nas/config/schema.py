@@ -212,6 +212,16 @@ KEYS: tuple[Key, ...] = (
         "activation ranges of each sub-network (the reference's name and default); the first ones of the "
         "`calibration_size` BatchNorm images, so at most `calibration_size`.",
     ),
+    Key(
+        "nas.dynas.racing",
+        Boolean(),
+        False,
+        "Race each sub-network's validation (top-1, SST-2 accuracy, BLEU): measure it on nested seeded shares of the "
+        "data (1/8, 2/8, ..., all) and stop it once even its optimistic bound (99 % per check), with its other "
+        "metrics, is dominated by the measured front. A stopped one counts toward `num_evals`, is never measured "
+        "again and is recorded in `<csv>.racing.jsonl`; the CSV holds only whole measurements. False: every "
+        "sub-network is validated on the whole set.",
+    ),
     Key("nas.dynas.latency_warmup", Interval(int, 0, None, "left"), 10, "Untimed forward passes before timing."),
     Key("nas.dynas.latency_steps", _int_ge(1), 50, "Timed forward passes; latency is their mean (ms per batch)."),
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from neural_nas.config.constraints import Interval
 from neural_nas.errors import ConfigError
 from neural_nas.measurements.context import DATA_KEY, FEW_EVALUATION_SAMPLES, say_evaluation_size
 from neural_nas.measurements.image_folder import BatchSource, ImageSet, Normalizer, class_names, list_images, nbytes
+from neural_nas.measurements.racing import Sampled
 
 logger = logging.getLogger("neural_nas")
 
@@ -76,18 +77,32 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor]) -> None:
         model.eval()
 
 
-def top1_accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Top-1 accuracy in percent of ``model`` (put in eval mode) over ``(inputs, labels)`` batches."""
+def top1_outcomes(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> np.ndarray:
+    """Per image, in order: 1 where ``model``'s (put in eval mode) highest logit is the label, else 0."""
     model.eval()
-    correct = total = 0
+    right = []
     with torch.no_grad():
         for x, y in batches:
             pred = model(x).argmax(dim=1)
-            correct += int((pred == y.to(pred.device)).sum())
-            total += len(y)
-    if total == 0:
+            right.append((pred == y.to(pred.device)).cpu().numpy())
+    return np.concatenate(right).astype(np.int64) if right else np.empty(0, dtype=np.int64)
+
+
+def percent_right(outcomes: np.ndarray) -> float:
+    """Top-1 in percent from per-image outcomes (`top1_outcomes`)."""
+    if len(outcomes) == 0:
         raise ValueError("no validation images to compute top-1 on")
-    return 100.0 * correct / total
+    return 100.0 * int(outcomes.sum()) / len(outcomes)
+
+
+def top1_accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Top-1 accuracy in percent of ``model`` (put in eval mode) over ``(inputs, labels)`` batches."""
+    return percent_right(top1_outcomes(model, batches))
+
+
+def raced_top1(outcomes: Callable[[np.ndarray], np.ndarray], n: int) -> Sampled:
+    """Top-1 in percent as a raced metric (`neural_nas.measurements.racing`) over ``n`` images."""
+    return Sampled("accuracy_top1", n, outcomes, whole=percent_right, scale=100.0)
 
 
 class AccuracyEvaluator:
@@ -253,6 +268,15 @@ class AccuracyEvaluator:
         """Top-1 in percent on the validation images, without touching BatchNorm statistics."""
         with self._placed(model):
             return top1_accuracy(model, ((self._normalize(x), y) for x, y in self._val))
+
+    def validation_outcomes(self, model: nn.Module, indices: np.ndarray) -> np.ndarray:
+        """Per validation image of ``indices`` (racing's stages): 1 where top-1 is right, without touching BatchNorm."""
+        with self._placed(model):
+            return top1_outcomes(model, ((self._normalize(x), y) for x, y in self._val.subset(indices)))
+
+    def raced(self, model: nn.Module) -> Sampled:
+        """Top-1 of ``model`` (recalibrated already) on the validation images, to be raced."""
+        return raced_top1(lambda indices: self.validation_outcomes(model, indices), self.n_val)
 
     def evaluate(self, model: nn.Module) -> float:
         """Recalibrate ``model``'s BatchNorm in place, then return its top-1 accuracy in percent (0-100)."""

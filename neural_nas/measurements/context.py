@@ -47,7 +47,9 @@ class Measurer(Protocol):
     """Callable: encoded sub-network dict -> ``{metric: value}`` for at least the context's metrics.
 
     Built once per search, before the first measurement (that is when a bad data set must fail: its errors are the
-    search's). ``latency_input`` describes what one timed forward pass gets (recorded beside the latencies)."""
+    search's). ``latency_input`` describes what one timed forward pass gets (recorded beside the latencies).
+    A measurer that can race a metric (``nas.dynas.racing``) declares it as ``raced_metric`` and takes ``race=``
+    (`neural_nas.measurements.racing.Race`): it then returns the metrics or a `Stopped`."""
 
     latency_input: Mapping[str, Any]
 

@@ -7,13 +7,13 @@ for JPEG decoding and resizing once instead of once per sub-network.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import functional as F
 
@@ -111,7 +111,8 @@ class BatchSource:
     """Yields ``(uint8 images, labels)`` batches from an in-memory cache or, if not cached, a streaming DataLoader."""
 
     def __init__(self, dataset: ImageSet, batch_size: int, num_workers: int, cache: bool, device: torch.device) -> None:
-        self.batch_size, self.n_images = batch_size, len(dataset)
+        self.batch_size, self.n_images, self.dataset = batch_size, len(dataset), dataset
+        self.num_workers, self.pin_memory = num_workers, device.type == "cuda"
         self.images: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None
         # Persistent workers: a streamed source is read once per sub-network; restarting workers each time is waste.
@@ -148,6 +149,21 @@ class BatchSource:
             return
         for start in range(0, len(self.labels), self.batch_size):
             yield self.images[start : start + self.batch_size], self.labels[start : start + self.batch_size]
+
+    def subset(self, indices: Sequence[int]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of the images at ``indices`` (in that order): from the cache, or read again (racing's stages)."""
+        if self.images is None:
+            yield from DataLoader(
+                Subset(self.dataset, list(indices)),
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
+            )
+            return
+        index = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.images.device)
+        for start in range(0, len(index), self.batch_size):
+            rows = index[start : start + self.batch_size]
+            yield self.images[rows], self.labels[rows]
 
 
 class Normalizer:

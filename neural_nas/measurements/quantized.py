@@ -22,6 +22,7 @@ import torch
 from neural_nas.errors import ConfigError, measuring
 from neural_nas.measurements.context import MeasureContext
 from neural_nas.measurements.pipeline import SubnetCode, accuracy_evaluator, exact_and_missing
+from neural_nas.measurements.racing import Race, Stopped
 
 logger = logging.getLogger("neural_nas")
 
@@ -99,7 +100,9 @@ class QuantizedSubnetMeasurer:
         if "accuracy_top1" in self.metrics and accuracy_evaluator is None:
             raise ValueError("accuracy_top1 needs an accuracy evaluator")
 
-    def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
+    raced_metric = "accuracy_top1"  # the int8 model's top-1 can be raced (`neural_nas.measurements.racing`)
+
+    def __call__(self, subnet: Mapping[str, Any], race: Race | None = None) -> dict[str, float] | Stopped:
         subnet = self.supernet.parse_record(subnet)  # a policy gene outside the table fails before any work
         out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
         if not missing:
@@ -124,8 +127,14 @@ class QuantizedSubnetMeasurer:
                 logger.debug("int8 latency %.3f ms (std %.3f ms) for %s", mean, std, subnet)
             if "accuracy_top1" in missing:
                 start = time.perf_counter()
-                out["accuracy_top1"] = float(self.accuracy_evaluator.validate(model))
+                if race is None:
+                    result: float | Stopped = float(self.accuracy_evaluator.validate(model))
+                else:
+                    result = race.run(self.accuracy_evaluator.raced(model), out)
                 self.last_timings["validate_s"] = time.perf_counter() - start
+                if isinstance(result, Stopped):
+                    return result
+                out["accuracy_top1"] = result
         return out
 
     def quantized_model(self, subnet: Mapping[str, Any]) -> SubnetCode:

@@ -5,6 +5,8 @@ loop -> report. An approach fills in the hooks below, in the order a search call
 
 - `validate()`: every check of the configuration, before anything is opened;
 - `measurer()`: ``arch -> Measured``, built on every rank (a `MeasurementError` is that architecture's failure);
+- `race_front(run)`: None (the default), or the measured front each round's candidates race against; then the
+  measurer is called ``measure(arch, front=front)`` and may return a `neural_nas.measurements.racing.Stopped`;
 - `results_path(res_save_path)`, `study_of(path)`, `open_results(path)`: where the record lives, in memory and on
   disk (a `neural_nas.results.store.ResultsStore`);
 - `search_budget()`: measurements in all, earlier ones included;
@@ -286,6 +288,10 @@ class NASBase:
     def measures_across_ranks(self) -> bool:
         """Whether the search measures across the ranks of a launched job (torchrun, mpirun)."""
         return False
+
+    def race_front(self, run: Run) -> Any:
+        """The `Front` the next round's candidates race against, or None: measured in full (no racing)."""
+        return None
 
     def measurer(self) -> Callable[[dict[str, Any]], Measured]:
         """``arch -> Measured``: build the model, count its parameters, `estimate` it."""

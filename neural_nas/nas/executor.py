@@ -7,8 +7,9 @@ broadcasts a `Round` of up to ``world_size`` architectures; rank ``r`` measures 
 broadcasts `Stop`, with the search's result or ``failed=True``; every rank returns (or raises) then. A round is the
 unit of durability: a crash loses at most the measurements in flight.
 
-An outcome is `Measured`, `Failed` (the architecture's own failure: recorded under ``on_error: skip``) or `Crashed`
-(any other error on that rank: a set-up error, a library bug). Every rank answers every round, even after an error,
+An outcome is `Measured`, `Stopped` (its validation stopped by racing: `neural_nas.measurements.racing`), `Failed`
+(the architecture's own failure: recorded under ``on_error: skip``) or `Crashed` (any other error on that rank: a
+set-up error, a library bug). Every rank answers every round, even after an error,
 so the ranks never wait in different collectives; the driver raises a crash once the round's other outcomes are on
 disk.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neural_nas.errors import MeasurementError
+from neural_nas.measurements.racing import Stopped
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Crashed:
         return Crashed(self.rank, self.reason)
 
 
-Outcome = Measured | Failed | Crashed
+Outcome = Measured | Stopped | Failed | Crashed
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ class Executor:
     @property
     def is_driver(self) -> bool:
         return self.ranks.is_driver
+
+    @property
+    def world_size(self) -> int:
+        """Items per round: one per rank."""
+        return self.ranks.world_size
 
     def _measure(self, item: Any) -> Outcome:
         try:
@@ -111,4 +118,4 @@ class Executor:
 
 def _portable(outcome: Outcome) -> Outcome:
     """What crosses to another rank: plain data, no exception objects."""
-    return outcome if isinstance(outcome, Measured) else outcome.portable()
+    return outcome if isinstance(outcome, (Measured, Stopped)) else outcome.portable()

@@ -12,6 +12,8 @@ propose them); this module holds the rules that must not differ between approach
 - durability: `Run.measure` is the only place that appends an outcome, and it is on disk before it counts;
 - failures: ``on_error`` and ``max_consecutive_failures`` (`FailureGuard`); an error that is not the architecture's
   own stops the search once the rest of its round is on disk;
+- racing: when the approach races (`NASBase.race_front`), each round carries the measured front at its start, and a
+  candidate stopped against it is recorded as such: a measurement spent, never measured again, never half-written;
 - distributed: rank 0 runs all of this, the other ranks only measure their share of each round (`Executor.serve`).
 """
 
@@ -20,10 +22,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neural_nas.errors import ConfigError, MeasurementError, TooManyFailuresError
+from neural_nas.measurements.racing import Front, Stopped
 from neural_nas.nas.executor import Crashed, Executor, Failed, Measured, Outcome
 from neural_nas.pareto import HypervolumeTracker
 from neural_nas.results.config_record import record_config
@@ -61,13 +65,24 @@ def run_search(agent: NASBase, res_save_path: str | os.PathLike | None = None) -
         ranks.close()
 
 
-def outcome_of(measure: Callable[[dict[str, Any]], Measured]) -> Callable[[dict[str, Any]], Outcome]:
-    """An executor's ``measure_one``: the architecture's own failure (a MeasurementError) is an outcome to record;
-    any other error is left to the executor, which reports it as a crash."""
+@dataclass(frozen=True)
+class Candidate:
+    """What a rank measures: an architecture and, when the approach races, the front it races against."""
 
-    def measure_one(arch: dict[str, Any]) -> Outcome:
+    arch: dict[str, Any]
+    front: Front | None = None
+
+
+def outcome_of(measure: Callable[..., Measured | Stopped]) -> Callable[[Candidate], Outcome]:
+    """An executor's ``measure_one``: ``measure(arch)``, or ``measure(arch, front=...)`` for a raced candidate. The
+    architecture's own failure (a MeasurementError) is an outcome to record; any other error is left to the executor,
+    which reports it as a crash."""
+
+    def measure_one(candidate: Candidate) -> Outcome:
         try:
-            return measure(arch)
+            if candidate.front is None:
+                return measure(candidate.arch)
+            return measure(candidate.arch, front=candidate.front)
         except MeasurementError as err:
             return Failed(err.reason, err)
 
@@ -128,6 +143,7 @@ class Run:
         search = agent.conf.nas.search
         self.guard = FailureGuard(search.on_error == "skip", search.max_consecutive_failures, str(store.failures_path))
         self._hypervolume: HypervolumeTracker | None = None
+        self.stopped: list[Stopped] = []  # candidates of this run stopped by racing
 
     def remaining(self) -> int:
         """Measurements the budget still allows."""
@@ -145,11 +161,15 @@ class Run:
                 seen.add(key)
                 todo.append(dict(arch))
         todo = todo[: self.remaining()]
-        for outcomes in self.executor.rounds(todo):
-            errors = [self._record(arch, outcome) for arch, outcome in outcomes]
-            error = next((e for e in errors if e is not None), None)
-            if error is not None:
-                raise error  # every other outcome of the round is on disk first
+        size = self.executor.world_size
+        for start in range(0, len(todo), size):
+            front = self.agent.race_front(self)  # each round races against the front measured so far
+            candidates = [Candidate(arch, front) for arch in todo[start : start + size]]
+            for outcomes in self.executor.rounds(candidates):
+                errors = [self._record(candidate.arch, outcome) for candidate, outcome in outcomes]
+                error = next((e for e in errors if e is not None), None)
+                if error is not None:
+                    raise error  # every other outcome of the round is on disk first
         if todo:
             self.agent.after_batch(self, todo)
         return todo
@@ -170,6 +190,13 @@ class Run:
                 self.guard.failed(arch, outcome.reason)
             except TooManyFailuresError as err:  # raised once the rest of the round is on disk too
                 return err
+            return None
+        if isinstance(outcome, Stopped):
+            self.guard.succeeded()
+            self.store.append_stopped(arch, outcome.as_record())  # on disk first: never measured again
+            self.study.add_stopped(arch, outcome.metrics)
+            self.stopped.append(outcome)
+            self.bar.update(1)
             return None
         if self.study.metric_names is None:
             self.study.define_metrics(list(outcome.metrics))  # a higher_is_better of another length fails here

@@ -1,9 +1,11 @@
-"""Dynamic NAS results: the DyNAS-T results CSV (`ResultsCsv`) and, beside it, ``<csv>.failures.jsonl``.
+"""Dynamic NAS results: the DyNAS-T results CSV (`ResultsCsv`) and, beside it, ``<csv>.failures.jsonl`` and
+``<csv>.racing.jsonl``.
 
 The CSV format has no error column and other tools read it, so failed measurements (``on_error: skip``) go to their
-own journal. Replaying a CSV checks it against the configured super-network: its rows must parse as that network's
-sub-networks and agree with the metrics it computes exactly (MACs, parameters), which catches a file of another
-super-network before any of its rows is used.
+own journal, and so do sub-networks whose validation was stopped by racing (``nas.dynas.racing``): the CSV holds only
+sub-networks measured on the whole data, exactly as without racing. Replaying a CSV checks it against the configured
+super-network: its rows must parse as that network's sub-networks and agree with the metrics it computes exactly
+(MACs, parameters), which catches a file of another super-network before any of its rows is used.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ def latency_setup_path(csv_path: str | os.PathLike) -> Path:
     """Where each search that measures latency into a results CSV records how: ``<csv>.latency.jsonl``."""
     csv_path = Path(csv_path)
     return csv_path.with_name(csv_path.name + ".latency.jsonl")
+
+
+def racing_path(csv_path: str | os.PathLike) -> Path:
+    """Where sub-networks stopped by racing are recorded, with how far each got: ``<csv>.racing.jsonl``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.name + ".racing.jsonl")
 
 
 def failures_path(csv_path: str | os.PathLike) -> Path:
@@ -58,6 +66,7 @@ class CsvStore:
         self.failures_path = failures_path(self.path)
         self._holds_latencies = False  # known once the file is replayed
         self.failures = Journal(self.failures_path)
+        self.stopped = Journal(racing_path(self.path))
         # A metric the super-network computes exactly needs no column: it is computed again when the file is read.
         exact = set(supernet.exact_metric_names)
         missing = [m for m in metrics if m not in self.csv.metric_columns and m not in exact]
@@ -71,6 +80,7 @@ class CsvStore:
 
     def replay(self, study: Study, *, retry_failed: bool = False) -> int:
         added, networks = self._replay_rows(study)
+        networks += self._replay_stopped(study)
         if not retry_failed:
             networks += self._replay_failures(study)
         # A network recorded in two rows (under other inactive genes, or failed and then measured) cost two.
@@ -115,6 +125,30 @@ class CsvStore:
         )
         return added, networks
 
+    def _parse_arch(self, record: Any, where: str) -> dict[str, Any]:
+        """The canonical sub-network of a journal record's ``arch``; a ResultsFileError names ``where`` otherwise."""
+        try:
+            subnet = self.supernet.parse_record(record["arch"])
+        except ConfigError as err:
+            raise ResultsFileError(where, record["arch"], err.allowed, err.hint) from err
+        encoding = self.supernet.encoding
+        return encoding.vector_to_dict(self.supernet.canonical(encoding.dict_to_vector(subnet))[0])
+
+    def _replay_stopped(self, study: Study) -> list[tuple]:
+        """Add the sub-networks stopped by racing to ``study``; returns the network of each record."""
+        networks, added = [], 0
+        for number, record in enumerate(self.stopped.read(), start=1):
+            where = f"{self.stopped.path}:{number}"
+            metrics = record.get("metrics")
+            if "arch" not in record or not isinstance(metrics, dict):
+                raise ResultsFileError(where, record, "an object with 'arch' (a sub-network) and 'metrics'")
+            subnet = self._parse_arch(record, where)
+            networks.append(arch_key(subnet))
+            added += study.add_stopped(subnet, {k: float(v) for k, v in metrics.items()})
+        if added:
+            logger.info("%d sub-network(s) stopped by racing (%s) are not measured again", added, self.stopped.path)
+        return networks
+
     def _replay_failures(self, study: Study) -> list[tuple]:
         """Add the recorded failures to ``study``; returns the network of each record."""
         records = self.failures.read()
@@ -123,12 +157,7 @@ class CsvStore:
             where = f"{self.failures.path}:{number}"
             if "arch" not in record or not isinstance(record.get("error"), str):
                 raise ResultsFileError(where, record, "an object with 'arch' (a sub-network) and 'error' (a string)")
-            try:
-                subnet = self.supernet.parse_record(record["arch"])
-            except ConfigError as err:
-                raise ResultsFileError(where, record["arch"], err.allowed, err.hint) from err
-            encoding = self.supernet.encoding
-            canonical = encoding.vector_to_dict(self.supernet.canonical(encoding.dict_to_vector(subnet))[0])
+            canonical = self._parse_arch(record, where)
             networks.append(arch_key(canonical))
             failed += study.add_failure(canonical)
         log_failures_replayed(failed, self.failures.path)
@@ -158,6 +187,10 @@ class CsvStore:
 
     def append_trial(self, trial: Trial) -> None:
         self.csv.append(self.supernet.subnet_record(trial.arch), trial.metrics)
+
+    def append_stopped(self, arch: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        """Write a sub-network stopped by racing (``record``: how far it got, its estimate) beside the CSV."""
+        self.stopped.append({"arch": self.supernet.subnet_record(arch), **record, "time": timestamp()})
 
     def append_failure(self, arch: Mapping[str, Any], reason: str) -> None:
         self.failures.append({"arch": self.supernet.subnet_record(arch), "error": reason, "time": timestamp()})

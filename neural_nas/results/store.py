@@ -31,6 +31,9 @@ class ResultsStore(Protocol):
     def append_failure(self, arch: Mapping[str, Any], reason: str) -> None:
         """Write one failed measurement durably: it is not measured again after a restart."""
 
+    # Only the stores of approaches that race (`neural_nas.measurements.racing`: Dynamic NAS's `CsvStore`) have
+    # ``append_stopped(arch, record)``: write one candidate stopped by racing durably, with how far it got.
+
 
 def log_failures_replayed(count: int, source: object) -> None:
     """Say (once per resume) that failures recorded earlier are skipped, and how to retry them."""

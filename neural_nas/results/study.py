@@ -9,6 +9,9 @@ measured Pareto front is. Basic and Dynamic NAS use the same rules:
   row of a network it measured already (`spent`);
 - failures: a failed architecture scores the worst measured value of each metric (`failure_metrics`), so no searcher
   or evolutionary algorithm ever prefers it, and it is never measured again unless the user asks to retry;
+- stopped (racing, `neural_nas.measurements.racing`): an architecture whose validation was stopped once the front
+  dominated its best case is a measurement spent, never measured again and never on the front; it scores its
+  estimated metrics;
 - front: the measured Pareto front, in order of first measurement (`front`).
 """
 
@@ -79,6 +82,7 @@ class Study:
         self._directions = None if higher_is_better is None else [bool(h) for h in higher_is_better]
         self._trials: dict[tuple, Trial] = {}
         self._failures: dict[tuple, dict[str, Any]] = {}
+        self._stopped: dict[tuple, Trial] = {}
         self._repeated_rows = 0
         if metric_names is not None:
             self.define_metrics(metric_names)
@@ -105,6 +109,11 @@ class Study:
         """Architectures whose measurement failed (and that were not measured since)."""
         return [a for k, a in self._failures.items() if k not in self._trials]
 
+    @property
+    def stopped(self) -> list[Trial]:
+        """Architectures stopped by racing, with their estimated metrics (not measured on the whole data)."""
+        return [t for k, t in self._stopped.items() if k not in self._trials]
+
     def __len__(self) -> int:
         return len(self._trials)
 
@@ -112,9 +121,9 @@ class Study:
         return self._trials.get(arch_key(arch))
 
     def is_done(self, arch: Mapping[str, Any]) -> bool:
-        """Measured, or failed: either way it is not measured again."""
+        """Measured, failed or stopped: it is not measured again."""
         key = arch_key(arch)
-        return key in self._trials or key in self._failures
+        return key in self._trials or key in self._failures or key in self._stopped
 
     def add_trial(self, arch: Mapping[str, Any], metrics: Mapping[str, float], params: int | None = None) -> bool:
         """Record a measurement; False (and nothing changes) if the architecture is measured already."""
@@ -127,9 +136,17 @@ class Study:
     def add_failure(self, arch: Mapping[str, Any]) -> bool:
         """Record a failed measurement; False if the architecture is recorded already (measured or failed)."""
         key = arch_key(arch)
-        if key in self._trials or key in self._failures:
+        if key in self._trials or key in self._failures or key in self._stopped:
             return False
         self._failures[key] = dict(arch)
+        return True
+
+    def add_stopped(self, arch: Mapping[str, Any], estimate: Mapping[str, float]) -> bool:
+        """Record an architecture stopped by racing, with its estimated metrics; False if it is recorded already."""
+        key = arch_key(arch)
+        if self.is_done(arch):
+            return False
+        self._stopped[key] = Trial(dict(arch), dict(estimate))
         return True
 
     # -- the shared rules -------------------------------------------------------------------------------------------
@@ -140,8 +157,8 @@ class Study:
         self._repeated_rows = rows
 
     def n_done(self) -> int:
-        """Distinct architectures recorded: measured, or failed (neither is measured again)."""
-        return len(self._trials.keys() | self._failures.keys())
+        """Distinct architectures recorded: measured, failed or stopped (none is measured again)."""
+        return len(self._trials.keys() | self._failures.keys() | self._stopped.keys())
 
     def spent(self) -> int:
         """Budget spent: every recorded measurement, failed ones and earlier (resumed) ones included."""
@@ -159,9 +176,9 @@ class Study:
         return out
 
     def metrics_of(self, arch: Mapping[str, Any]) -> dict[str, float]:
-        """The measured metrics of an architecture; `failure_metrics` for one that failed (or is not measured: what
-        a search that must score it anyway gives it)."""
-        trial = self.get(arch)
+        """The measured metrics of an architecture; the estimate of one stopped by racing; `failure_metrics` for one
+        that failed (or is not measured: what a search that must score it anyway gives it)."""
+        trial = self.get(arch) or self._stopped.get(arch_key(arch))
         return dict(trial.metrics) if trial is not None else self.failure_metrics()
 
     def scalar(self, metrics: Mapping[str, float]) -> float:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from neural_nas.measurements.racing import Race, Sampled
+
 logger = logging.getLogger("neural_nas")
 
 WEIGHTS_PATH = Path(__file__).parent / "weights" / "ofa_digits.pt"
@@ -288,8 +290,28 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
         recalibrate_bn(module, calib.split(self.eval_batch_size))
         return top1_accuracy(module, zip(x_test.split(self.test_batch_size), y_test.split(self.test_batch_size)))
 
-    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
-        """Exact MACs and params always; accuracy and latency on the extracted sub-network when asked for."""
+    raced_metric: ClassVar[str] = "accuracy_top1"  # `measure` races it when given a race
+
+    def raced_accuracy(self, module: nn.Module) -> Sampled:
+        """Top-1 of a sub-network as a raced metric over the test images (BatchNorm recalibrated here, once)."""
+        import torch
+
+        from neural_nas.measurements.accuracy import raced_top1, recalibrate_bn, top1_outcomes
+
+        module.to(memory_format=torch.channels_last)
+        calib, x_test, y_test = self.data()
+        recalibrate_bn(module, calib.split(self.eval_batch_size))
+
+        def outcomes(indices: np.ndarray) -> np.ndarray:
+            rows = torch.as_tensor(indices, device=x_test.device)
+            x, y = x_test[rows].contiguous(memory_format=torch.channels_last), y_test[rows]
+            return top1_outcomes(module, zip(x.split(self.test_batch_size), y.split(self.test_batch_size)))
+
+        return raced_top1(outcomes, len(y_test))
+
+    def measure(self, subnet: Mapping[str, Any], metrics: Sequence[str], race: Race | None = None) -> Any:
+        """Exact MACs and params always; accuracy and latency on the extracted sub-network when asked for. With a
+        ``race`` (`neural_nas.measurements.racing`) top-1 is raced: the result may be `Stopped`."""
         subnet = self.parse_record(subnet)
         vector = self.encoding.dict_to_vector(subnet)
         out = {name: float(values[0]) for name, values in self.exact_metrics(vector[None, :]).items()}
@@ -303,13 +325,13 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
         if self.measure_threads:
             torch.set_num_threads(self.measure_threads)
         try:
-            out.update(self._measure_model(subnet, metrics))
+            return self._measure_model(subnet, metrics, out, race)
         finally:
             torch.set_num_threads(threads)
-        return out
 
-    def _measure_model(self, subnet: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
-        out = {}
+    def _measure_model(
+        self, subnet: Mapping[str, Any], metrics: Sequence[str], out: dict[str, float], race: Race | None
+    ) -> Any:
         module = self.active_subnet(subnet).to(self._device)
         if "latency" in metrics:
             from neural_nas.measurements.latency import measure_latency
@@ -323,5 +345,11 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
                 steps=self.latency_steps,
             )
         if "accuracy_top1" in metrics:
-            out["accuracy_top1"] = self.accuracy(module)
+            if race is None:
+                out["accuracy_top1"] = self.accuracy(module)
+                return out
+            result = race.run(self.raced_accuracy(module), out)
+            if not isinstance(result, float):
+                return result  # stopped
+            out["accuracy_top1"] = result
         return out

@@ -30,9 +30,10 @@ from neural_nas.approaches.dynas.settings import (
 from neural_nas.approaches.dynas.subnet_measurement import SubnetMeasurement
 from neural_nas.config import NASConfig, load_config
 from neural_nas.errors import ConfigError
+from neural_nas.measurements.racing import Front, Stopped
 from neural_nas.nas.base import NASBase, nas_registry
 from neural_nas.nas.executor import Measured
-from neural_nas.results.csv_store import CsvStore
+from neural_nas.results.csv_store import CsvStore, racing_path
 from neural_nas.results.study import Study
 
 if TYPE_CHECKING:
@@ -84,8 +85,20 @@ class DyNAS(NASBase):
     def measures_across_ranks(self) -> bool:
         return self.settings.distributed
 
-    def measurer(self) -> Callable[[dict[str, Any]], Measured]:
-        return lambda subnet: Measured(self._measurement.measure(subnet))
+    def measurer(self) -> Callable[..., Measured | Stopped]:
+        def measure(subnet: dict[str, Any], front: Front | None = None) -> Measured | Stopped:
+            result = self._measurement.measure(subnet, front)
+            return result if isinstance(result, Stopped) else Measured(result)
+
+        return measure
+
+    def race_front(self, run: Run) -> Front | None:
+        """With ``nas.dynas.racing``, the measured front (None before anything is measured: nothing to race)."""
+        if not len(run.study) or self._measurement.raced_metric is None:
+            return None
+        names = tuple(self.settings.metric_names)
+        points = tuple(tuple(t.metrics[m] for m in names) for t in run.study.front())
+        return Front(names, tuple(self.settings.higher_is_better), points)
 
     def results_path(self, res_save_path: str | os.PathLike | None = None) -> Path:
         """``nas.dynas.results_csv_path`` (default ``dynas_results.csv``), inside ``res_save_path`` if relative."""
@@ -128,7 +141,17 @@ class DyNAS(NASBase):
         """Nothing: the driver reports how well its predictors ranked each batch."""
 
     def after_run(self, run: Run) -> None:
-        """Nothing: the CSV is the report."""
+        """Say what racing saved (the CSV is the report)."""
+        if run.stopped:
+            raced = run.stopped[0].raced
+            share = np.mean([s.samples / s.of for s in run.stopped])
+            logger.info(
+                "racing stopped %d sub-network(s) of this run after %.0f %% of the %s data on average (%s)",
+                len(run.stopped),
+                100 * share,
+                raced,
+                racing_path(run.store.path),
+            )
 
     def search_result(self, run: Run) -> list[dict[str, Any]]:
         """The last ``population`` sub-networks measured (the reference's result)."""

@@ -22,6 +22,9 @@ logger = logging.getLogger("neural_nas")
 
 # Random draws in a row that may find no unmeasured network before the driver concludes there is none left.
 MAX_FRUITLESS_DRAWS = 50
+# Whether the predictors also learn from sub-networks stopped by racing (their estimates from part of the data), or
+# only from whole measurements: measured both ways in benchmarks/racing.py.
+PREDICTORS_LEARN_FROM_STOPPED = False
 
 
 class Driver:
@@ -124,9 +127,8 @@ class Driver:
 
     def fit_predictor(self, metric: str) -> Any:
         """A predictor of ``metric`` on every measurement so far (its seed drawn from the search's generator)."""
-        predictor = fit_predictor(
-            self.settings.supernet, self.study.trials, metric, self.rng, self._last_predictors.get(metric)
-        )
+        trials = self.study.trials + (self.study.stopped if PREDICTORS_LEARN_FROM_STOPPED else [])
+        predictor = fit_predictor(self.settings.supernet, trials, metric, self.rng, self._last_predictors.get(metric))
         self._last_predictors[metric] = predictor
         return predictor
 

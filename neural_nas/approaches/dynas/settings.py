@@ -42,6 +42,7 @@ class Settings:
     results_csv_path: Path
     seed: int
     distributed: bool
+    racing: bool = False
 
     @property
     def metric_names(self) -> list[str]:
@@ -109,6 +110,7 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
         results_csv_path=Path(conf.resolved("nas.dynas.results_csv_path")),
         seed=search.seed,
         distributed=d.distributed,
+        racing=d.racing,
     )
 
 

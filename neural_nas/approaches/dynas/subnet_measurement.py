@@ -6,6 +6,10 @@ super-network itself when it declares ``measures_itself``, else by the measurer 
 (`SuperNetwork.measurer`: image classification unless it says otherwise). Only the code of
 the super-network and of the sub-network it extracts is wrapped in `measuring`: a failure there is that
 sub-network's (recorded and skipped under ``on_error: skip``); a bug anywhere else stops the search.
+
+Racing (``nas.dynas.racing``): `measure` given the measured front races the sub-network's validation against it
+(`neural_nas.measurements.racing`), when whatever measures declares the metric it can race (``raced_metric``) and the
+search measures that metric; the result is then the metrics, or `Stopped`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from neural_nas.approaches.dynas.settings import Settings
 from neural_nas.errors import MeasurementError, measuring
 from neural_nas.measurements.metrics import metric_registry
+from neural_nas.measurements.racing import Front, Race, Stopped
 from neural_nas.results.study import finite_metrics
 
 logger = logging.getLogger("neural_nas")
@@ -31,6 +36,7 @@ class SubnetMeasurement:
         self.conf = dynas_conf  # the nas.dynas section: data set, weights, device and measurement settings
         self._measurer: Any = None
         self._ready = False
+        self._said_no_race = False
 
     @property
     def device(self) -> str:
@@ -65,6 +71,7 @@ class SubnetMeasurement:
                 setup["torch_threads"],
                 ", ".join(f"{k} {v}" for k, v in shown.items()),
             )
+        _ = self.raced_metric  # says now, once, when nas.dynas.racing has no effect
         self._ready = True  # only now: a set-up that failed is tried (and fails the search) again, never skipped
 
     def latency_setup(self) -> dict[str, Any] | None:
@@ -85,15 +92,41 @@ class SubnetMeasurement:
             "steps": d.latency_steps,
         }
 
-    def measure(self, subnet: Mapping[str, Any]) -> dict[str, float]:
-        """Measure one sub-network (an encoded dict); a MeasurementError names it if that fails."""
+    @property
+    def raced_metric(self) -> str | None:
+        """The searched metric whose validation is raced (None: racing is off, or nothing here can be raced)."""
+        if not self.settings.racing:
+            return None
+        measures = self.supernet if self.supernet.measures_itself else self._task_measurer()
+        raced = getattr(measures, "raced_metric", None)
+        if raced in self.settings.metric_names:
+            return raced
+        if not self._said_no_race:
+            self._said_no_race = True
+            why = (
+                f"{self.supernet.name}'s measurement cannot race"
+                if raced is None
+                else f"the search does not measure {raced}, the metric {self.supernet.name} races"
+            )
+            logger.warning("nas.dynas.racing has no effect: %s; every sub-network is measured in full", why)
+        return None
+
+    def measure(self, subnet: Mapping[str, Any], front: Front | None = None) -> dict[str, float] | Stopped:
+        """Measure one sub-network (an encoded dict); a MeasurementError names it if that fails. Given the measured
+        ``front``, its validation races against it (when the search races): the result may be `Stopped`."""
         self.prepare()
         names = self.settings.metric_names
+        race = Race(front, self.settings.seed) if front is not None and self.raced_metric else None
+        raced = {} if race is None else {"race": race}
         if self.supernet.measures_itself:
             with measuring(subnet):
-                result = self.supernet.measure(subnet, names)
+                result = self.supernet.measure(subnet, names, **raced)
         else:
-            result = self._task_measurer()(subnet)
+            result = self._task_measurer()(subnet, **raced)
+        if isinstance(result, Stopped):
+            finite_metrics(subnet, result.metrics)
+            logger.debug("stopped after %d of %d %s units: %s", result.samples, result.of, result.raced, dict(subnet))
+            return result
         if not isinstance(result, Mapping):
             raise MeasurementError(subnet, f"the measurement returned {type(result).__name__}, not a dict of metrics")
         missing = [m for m in names if m not in result]

@@ -13,12 +13,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from neural_nas.config.constraints import Interval
 from neural_nas.measurements.context import MeasureContext, say_evaluation_size
 from neural_nas.measurements.latency import time_calls
 from neural_nas.measurements.pipeline import exact_and_missing, extract
+from neural_nas.measurements.racing import Race, Sampled, Stopped
 from neural_nas.supernets._weights import cache_dir
 from neural_nas.supernets.text.sst2_data import load_dev_split
 
@@ -69,7 +71,9 @@ class TextClassificationMeasurer:
                 for a in (split.input_ids, split.attention_mask, split.token_type_ids, split.labels)
             )
 
-    def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
+    raced_metric = ACCURACY  # racing (`neural_nas.measurements.racing`) evaluates the dev sentences in stages
+
+    def __call__(self, subnet: Mapping[str, Any], race: Race | None = None) -> dict[str, float] | Stopped:
         out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
         if not missing:
             return out
@@ -78,7 +82,15 @@ class TextClassificationMeasurer:
             out["latency"], std = self.latency(module)
             logger.debug("latency %.3f ms (std %.3f ms) for %s", out["latency"], std, dict(subnet))
         if ACCURACY in missing:
-            out[ACCURACY] = self.accuracy(module)
+            if race is None:
+                out[ACCURACY] = self.accuracy(module)
+                return out
+            assert self.dev is not None
+            sampled = Sampled(ACCURACY, len(self.dev[3]), lambda rows: self.outcomes(module, rows), _share_right)
+            result = race.run(sampled, out)
+            if isinstance(result, Stopped):
+                return result
+            out[ACCURACY] = result
         return out
 
     def latency(self, module: torch.nn.Module) -> tuple[float, float]:
@@ -90,17 +102,28 @@ class TextClassificationMeasurer:
         return time_calls(lambda: module(ids, mask, ids), warmup=self.warmup, steps=self.steps, device=self.device)
 
     def accuracy(self, module: torch.nn.Module) -> float:
-        """Share of the dev sentences whose highest logit is their label.
+        """Share of the dev sentences whose highest logit is their label."""
+        assert self.dev is not None
+        return _share_right(self.outcomes(module, np.arange(len(self.dev[3]))))
+
+    def outcomes(self, module: torch.nn.Module, sentences: np.ndarray) -> np.ndarray:
+        """Per dev sentence of ``sentences`` (indices, in order): 1 where its highest logit is its label, else 0.
 
         Each batch is cut after its longest sentence: padding positions are masked out of attention, so they change
         no prediction, and most SST-2 sentences are far shorter than ``max_seq_length``."""
         assert self.dev is not None
         ids, mask, types, labels = self.dev
-        correct = 0
+        index = torch.as_tensor(np.asarray(sentences, dtype=np.int64), device=labels.device)
+        right = []
         with torch.inference_mode():
-            for start in range(0, len(labels), self.eval_batch_size):
-                rows = slice(start, start + self.eval_batch_size)
+            for start in range(0, len(index), self.eval_batch_size):
+                rows = index[start : start + self.eval_batch_size]
                 length = int(mask[rows].sum(dim=1).max())
                 logits = module(ids[rows, :length], mask[rows, :length], types[rows, :length])
-                correct += int((logits.argmax(dim=-1) == labels[rows]).sum())
-        return correct / len(labels)
+                right.append((logits.argmax(dim=-1) == labels[rows]).cpu().numpy())
+        return np.concatenate(right).astype(np.int64) if right else np.empty(0, dtype=np.int64)
+
+
+def _share_right(outcomes: np.ndarray) -> float:
+    """SST-2 accuracy (a fraction) from per-sentence outcomes."""
+    return int(outcomes.sum()) / len(outcomes)

@@ -61,13 +61,23 @@ def batch_bleu(
     lang: str = "de",
 ) -> float:
     """Mean over batches of each batch's corpus BLEU; ``batch_ids[i]`` is sentence ``i``'s batch."""
-    hyp_text = [detokenize(tgt_dict.string(h, unk=HYP_UNK), lang) for h in hypotheses]
-    ref_text = [detokenize(tgt_dict.string(r, unk=REF_UNK), lang) for r in references]
     batch_ids = np.asarray(batch_ids)
     scores = [
-        corpus_bleu(
-            [hyp_text[i] for i in np.flatnonzero(batch_ids == b)], [ref_text[i] for i in np.flatnonzero(batch_ids == b)]
+        sentences_bleu(
+            [hypotheses[i] for i in np.flatnonzero(batch_ids == b)],
+            [references[i] for i in np.flatnonzero(batch_ids == b)],
+            tgt_dict,
+            lang,
         )
         for b in np.unique(batch_ids)
     ]
     return float(np.mean(scores))
+
+
+def sentences_bleu(
+    hypotheses: Sequence[Sequence[int]], references: Sequence[Sequence[int]], tgt_dict: Dictionary, lang: str = "de"
+) -> float:
+    """Corpus BLEU of token-id sentences (one batch of the reference's), as text detokenised for ``lang``."""
+    hyp_text = [detokenize(tgt_dict.string(h, unk=HYP_UNK), lang) for h in hypotheses]
+    ref_text = [detokenize(tgt_dict.string(r, unk=REF_UNK), lang) for r in references]
+    return corpus_bleu(hyp_text, ref_text)

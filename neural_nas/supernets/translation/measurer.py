@@ -17,6 +17,7 @@ import numpy as np
 from neural_nas.errors import ConfigError, measuring
 from neural_nas.measurements.context import DATA_KEY, MeasureContext, say_evaluation_size
 from neural_nas.measurements.pipeline import SubnetCode, exact_and_missing, extract
+from neural_nas.measurements.racing import Race, Sampled, Stopped
 from neural_nas.supernets.translation.data import PAD, ParallelSplit, load_split
 
 logger = logging.getLogger("neural_nas")
@@ -177,7 +178,10 @@ class TranslationMeasurer:
             n, batches = sum(map(len, self.batches)), len(self.batches)
             say_evaluation_size("BLEU", n, "test sentences", f" in {batches} batches of up to {conf.eval_batch_size}")
 
-    def __call__(self, subnet: Mapping[str, Any]) -> dict[str, float]:
+    # Racing (`neural_nas.measurements.racing`) evaluates whole test batches in stages: BLEU is their mean.
+    raced_metric = "bleu"
+
+    def __call__(self, subnet: Mapping[str, Any], race: Race | None = None) -> dict[str, float] | Stopped:
         out, missing = exact_and_missing(self.supernet, subnet, self.metrics)
         if not missing:
             return out
@@ -189,8 +193,35 @@ class TranslationMeasurer:
             out["latency"] = mean
             logger.debug("latency %.3f ms (std %.3f ms) for %s", mean, std, dict(subnet))
         if "bleu" in missing:
-            out["bleu"] = self.bleu(model)
+            if race is None:
+                out["bleu"] = self.bleu(model)
+                return out
+            sampled = Sampled(
+                "bleu",
+                len(self.batches),
+                lambda batches: self.batch_scores(model, batches),
+                whole=lambda scores: float(np.mean(scores)),
+                binary=False,
+                high=100.0,
+            )
+            result = race.run(sampled, out)
+            if isinstance(result, Stopped):
+                return result
+            out["bleu"] = result
         return out
+
+    def batch_scores(self, model: Any, batches: np.ndarray) -> np.ndarray:
+        """The BLEU of each test batch of ``batches`` (indices), translated by the beam search."""
+        from neural_nas.supernets.translation.beam import beam_search
+        from neural_nas.supernets.translation.bleu import sentences_bleu
+
+        assert self.split is not None
+        scores = []
+        for b in batches:
+            hyps = beam_search(model, self.sources[b])
+            refs = [self.split.target[i].tolist() for i in self.batches[b]]
+            scores.append(sentences_bleu(hyps, refs, self.split.tgt_dict, TARGET_LANG))
+        return np.array(scores, dtype=float)
 
     def bleu(self, model: Any) -> float:
         """BLEU of the beam search's translations of the test batches (`bleu.batch_bleu`)."""
