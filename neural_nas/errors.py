@@ -108,3 +108,15 @@ def measuring(arch: Any) -> Iterator[None]:
         raise
     except Exception as err:
         raise MeasurementError(arch, f"{type(err).__name__}: {err}") from err
+
+
+class ExportError(NASError, RuntimeError):
+    """An exported file does not do what the sub-network does (its parity check failed): the message names the file,
+    what differs and what to do; the file is left for inspection and no model card claims it."""
+
+    def __init__(self, path: Any, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(
+            f"{path} {problem}; the file is kept for inspection and subnet.json is not written. Export another format "
+            "(--format), or report the sub-network and the runtime's version"
+        )

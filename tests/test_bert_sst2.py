@@ -3,6 +3,7 @@ and a full search, on a generated vocabulary and dev split and a randomly initia
 
 import ast
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -286,6 +287,8 @@ def test_checkpoint_round_trip(tiny, tmp_path, layout):
 
 
 def test_export_round_trip_of_a_sub_network(tiny, tmp_path, dynas_config):
+    import onnxruntime
+
     from neural_nas.export import load_subnet, save_subnet, standalone_subnet
 
     path = tmp_path / "ckpt.pt"
@@ -293,13 +296,25 @@ def test_export_round_trip_of_a_sub_network(tiny, tmp_path, dynas_config):
     config = dynas_config(TinyBert.name, ("acc", "macs"), supernet_ckpt_path=str(path))
     subnet = {"num_layers": [3], "num_attention_heads": [2, 3, 4], "intermediate_size": [32, 8, 16]}
     module = standalone_subnet(config, subnet)  # no BatchNorm: no data set needed
-    files = save_subnet(module, tiny(), subnet, tmp_path / "export")
-    ids = torch.tensor([[2, 7, 9, 3, 0, 0]])
+    files = save_subnet(module, tiny(), subnet, tmp_path / "export", formats=("pt2", "onnx", "torchscript"))
+    ids = torch.tensor([[2, 7, 9, 3, 0, 0], [4, 5, 0, 0, 0, 0]])  # a sequence length other than the traced one
     args = (ids, (ids != 0).long(), torch.zeros_like(ids))
     with torch.no_grad():
         expected = module(*args)
         assert torch.equal(load_subnet(files["weights"])(*args), expected)
+        assert torch.allclose(torch.export.load(files["pt2"]).module()(*args), expected, atol=1e-5)
         assert torch.allclose(torch.jit.load(str(files["torchscript"]))(*args), expected)
+    session = onnxruntime.InferenceSession(str(files["onnx"]))
+    names = [i.name for i in session.get_inputs()]
+    assert names == ["input_ids", "attention_mask", "token_type_ids"]
+    assert [i.shape for i in session.get_inputs()] == [["batch", "sequence"]] * 3
+    (logits,) = session.run(None, dict(zip(names, (a.numpy() for a in args))))
+    assert np.allclose(logits, expected.numpy(), atol=1e-4)
+    card = json.loads(files["description"].read_text())
+    assert set(card["parity"]) == {"pt2", "onnx", "torchscript"}
+    assert all(p["subnet"]["max_abs_diff"] <= p["subnet"]["tolerance"] for p in card["parity"].values())
+    ids_contract = {"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"]}
+    assert card["graphs"]["subnet"]["inputs"][0] == ids_contract
 
 
 def test_a_checkpoint_of_another_shape_is_one_clear_error(tiny, tmp_path):

@@ -17,6 +17,7 @@ from neural_nas.supernets.encoding import Encoding
 
 if TYPE_CHECKING:
     from neural_nas.measurements.context import MeasureContext, Measurer
+    from neural_nas.supernets.graphs import Graph
 
 # Maps a name to a SuperNetwork subclass; ``supernet_registry.get(name)()`` gives a fresh, cheap instance.
 supernet_registry: Registry[type[SuperNetwork]] = Registry("super-network", "nas.dynas.supernet")
@@ -161,6 +162,15 @@ class SuperNetwork:
         import torch
 
         return (torch.zeros(1, 3, self.image_size, self.image_size),)
+
+    def export_graphs(self, module: Any) -> list[Graph]:
+        """How a sub-network (``module``, from `standalone`) leaves the library (`neural_nas.supernets.graphs`): the
+        default is one graph, ``module(*example_inputs())`` with a dynamic batch axis (inputs named ``images`` when
+        there is one, else ``input_0``, ...)."""
+        from neural_nas.supernets.graphs import batch_graph
+
+        examples = self.example_inputs()
+        return [batch_graph(module, examples, ["images"] if len(examples) == 1 else None)]
 
     def input_contract(self) -> dict[str, Any]:
         """What an exported sub-network takes and gives, written into ``subnet.json``: a user of the file needs it to

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from neural_nas.measurements.context import MeasureContext, Measurer
+    from neural_nas.supernets.graphs import Graph
 
 
 def bert_encoding(
@@ -170,6 +171,36 @@ class BertSST2SuperNetwork(TorchModelSuperNetwork):
 
         ids = torch.zeros((1, self.max_seq_length), dtype=torch.long)
         return ids, torch.ones_like(ids), ids
+
+    def export_graphs(self, module: Any) -> list[Graph]:
+        """One graph: ``(input_ids, attention_mask, token_type_ids) -> logits``, batch and sequence length dynamic
+        (up to ``max_seq_length``); the parity check feeds padded sentences of random lengths within the vocabulary."""
+        import torch
+
+        from neural_nas.supernets.graphs import Graph, batched
+
+        names = ("input_ids", "attention_mask", "token_type_ids")
+        vocab = self.shape.vocab_size
+
+        def sentences(rng: np.random.Generator) -> tuple:
+            batch, length = int(rng.integers(1, 5)), int(rng.integers(2, self.max_seq_length + 1))
+            ids = torch.from_numpy(rng.integers(0, vocab, (batch, length)))
+            real = torch.from_numpy(rng.integers(1, length + 1, (batch, 1)))
+            mask = (torch.arange(length)[None, :] < real).long()
+            return ids * mask, mask, torch.zeros_like(ids)
+
+        return [
+            Graph(
+                name="subnet",
+                module=module,
+                inputs=batched(self.example_inputs()),
+                input_names=names,
+                output_names=("logits",),
+                samples=sentences,
+                dynamic={n: {0: "batch", 1: "sequence"} for n in names},
+                bounds={"sequence": (2, self.max_seq_length)},
+            )
+        ]
 
     def input_contract(self) -> dict[str, Any]:
         return {

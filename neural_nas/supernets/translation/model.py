@@ -57,6 +57,22 @@ def attend(q: Tensor, k: Tensor, v: Tensor, heads: int, mask: Tensor | None) -> 
     return (weights @ v).transpose(1, 2).reshape(b, tq, width)
 
 
+@dataclass
+class SlotCache:
+    """Self-attention keys and values in a fixed number of target positions (slots), as an exported decoding step
+    keeps them (a graph with fixed shapes): the step writes its own into the slot ``write`` marks; the attention
+    mask hides the slots after it."""
+
+    k: Tensor  # (N, slots, Q)
+    v: Tensor
+    write: Tensor  # (slots,) bool, True at this step's slot
+
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        slot = self.write[None, :, None]
+        self.k, self.v = torch.where(slot, k, self.k), torch.where(slot, v, self.v)
+        return self.k, self.v
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention with one fused q/k/v projection (the checkpoint's ``in_proj_weight``)."""
 
@@ -70,9 +86,11 @@ class SelfAttention(nn.Module):
         nn.init.xavier_uniform_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, cache: dict | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, cache: dict | SlotCache | None = None) -> Tensor:
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-        if cache is not None:  # incremental decoding: keys and values of the earlier steps
+        if isinstance(cache, SlotCache):
+            k, v = cache.update(k, v)
+        elif cache is not None:  # incremental decoding: keys and values of the earlier steps
             if "k" in cache:
                 k, v = torch.cat([cache["k"], k], dim=1), torch.cat([cache["v"], v], dim=1)
             cache["k"], cache["v"] = k, v
@@ -205,8 +223,10 @@ class Transformer(nn.Module):
         de = self.subnet_shape.encoder_embed_dim
         x = self._embed(src_tokens, token_positions(src_tokens), de, self.encoder_positions)
         pad = src_tokens.eq(PAD)
-        # As fairseq: no mask when nothing is padded (faster). A traced module keeps it: right for padded batches too.
-        pad_mask = pad if torch.jit.is_tracing() or bool(pad.any()) else None
+        # As fairseq: no mask when nothing is padded (faster). A traced or exported graph keeps it: right for padded
+        # batches too.
+        keep = torch.jit.is_tracing() or torch.compiler.is_exporting()
+        pad_mask = pad if keep or bool(pad.any()) else None
         layers = []
         for layer in self.encoder_layers:
             x = layer(x, None if pad_mask is None else pad_mask[:, None, :])

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from neural_nas.measurements.context import MeasureContext
+    from neural_nas.supernets.graphs import Graph
 
 CKPT_FILE = "HAT_wmt14ende_super_space0.pt"
 CKPT_SOURCE = (
@@ -148,14 +149,34 @@ class TransformerLTSuperNetwork(TorchModelSuperNetwork):
 
         return dummy_sentence(self.space.sentence_length)
 
+    def export_graphs(self, module: Any) -> list[Graph]:
+        """Two graphs, as a runtime translates: ``encoder`` and ``decoder_step`` (with its cache); see
+        `neural_nas.supernets.translation.graphs`."""
+        from neural_nas.supernets.translation.graphs import translation_graphs
+
+        return translation_graphs(module, self.space.sentence_length)
+
     def input_contract(self) -> dict[str, Any]:
+        from neural_nas.supernets.translation.data import EOS, PAD
+        from neural_nas.supernets.translation.graphs import cache_slots
+
         return {
             "task": "English-German translation (WMT'14 En-De)",
-            "inputs": "int64 (src_tokens, prev_output_tokens), each (N, length): one step of teacher-forced decoding",
+            "inputs": "encoder: int64 src_tokens (N, length); decoder_step: the last token, the step, the encoder's "
+            "outputs and the self-attention cache (see graphs); subnet.pt's module: (src_tokens, prev_output_tokens), "
+            "one teacher-forced pass",
+            "decoding": {
+                "pad": PAD,
+                "eos": EOS,
+                "cache_slots": cache_slots(self.space.max_positions),
+                "start": "the target starts with eos at step 0; stop at eos or after cache_slots - 1 tokens",
+                "example": "examples/translate_exported.py (greedy, onnxruntime only or torch only)",
+            },
             "preprocessing": "Moses-tokenised, BPE-segmented source sentences as ids of dict.en.txt, ending with the "
             "end-of-sentence id; the target prefix as ids of dict.de.txt, starting with it (fairseq's convention)",
             "vocabulary": "dict.en.txt and dict.de.txt of the data set (nas.dynas.dataset_path)",
-            "outputs": "next-token logits over dict.de.txt (N, length, target vocabulary)",
+            "outputs": "decoder_step: next-token log-probabilities over dict.de.txt (N, target vocabulary) and the "
+            "updated cache; subnet.pt's module: logits (N, length, target vocabulary)",
         }
 
     def shape(self, subnet: Mapping[str, Any]) -> SubnetShape:
