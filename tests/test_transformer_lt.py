@@ -4,6 +4,7 @@ search and BLEU, and a whole search that resumes (on the small demo space and a 
 import ast
 import csv
 import dataclasses
+import json
 import re
 import struct
 import subprocess
@@ -36,6 +37,8 @@ from neural_nas.supernets.translation.demo import (
 from neural_nas.supernets.translation.model import DecoderState, SuperTransformer
 
 NAME = "transformer_lt_wmt_en_de"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))  # translate_exported.py, the example decoding loop
 MACS_CSV = Path(__file__).parent / "data" / "inc_dynas_notebook_results" / "results_transformerlt_macs.csv"
 GENES = [
     ("encoder_embed_dim", 1, [640, 512]),
@@ -384,18 +387,66 @@ def test_export_round_trip_of_a_sub_network(copy_task, tmp_path, dynas_config):
     config = dynas_config(DEMO_NAME, ("bleu", "macs"), supernet_ckpt_path=str(trained))
     subnet = supernet.encoding.vector_to_dict(supernet.encoding.random_vectors(1, rng=4)[0])
     module = standalone_subnet(config, subnet)  # no BatchNorm: no data set needed
-    files = save_subnet(module, supernet, subnet, tmp_path / "export")
+    files = save_subnet(module, supernet, subnet, tmp_path / "export", formats="torchscript")
+    assert {"torchscript:encoder", "torchscript:decoder_step"} <= set(files)
     src, prev = supernet.example_inputs()
     assert src.shape == prev.shape == (1, DEMO_SPACE.sentence_length)
     generator = torch.Generator().manual_seed(0)
     other = tuple(torch.randint(4, DEMO_SPACE.vocab_size, src.shape, generator=generator) for _ in range(2))
     padded = (torch.cat([torch.full((1, 3), PAD), other[0][:, 3:]], dim=1), other[1])  # left-padded as fairseq's
-    traced, loaded = torch.jit.load(str(files["torchscript"])), load_subnet(files["weights"])
+    loaded = load_subnet(files["weights"])
     with torch.no_grad():
         for inputs in (other, padded):
-            expected = module(*inputs)
-            assert torch.equal(loaded(*inputs), expected)
-            assert torch.allclose(traced(*inputs), expected, atol=1e-5)
+            assert torch.equal(loaded(*inputs), module(*inputs))
+    card = json.loads(files["description"].read_text())
+    assert set(card["graphs"]) == {"encoder", "decoder_step"}
+    assert card["input"]["decoding"]["cache_slots"] == DEMO_SPACE.max_positions  # min(200, 64 - 1) + 1
+
+
+@pytest.fixture(scope="module")
+def exported_translator(copy_task, tmp_path_factory):
+    """The trained copy-task sub-network exported as pt2 and ONNX, its test sentences, and the library's greedy
+    translations of them (beam search with a beam of one)."""
+    from neural_nas.export import save_subnet
+
+    data, trained = copy_task
+    supernet = demo_supernet(trained)
+    largest = supernet.encoding.vector_to_dict(np.zeros(supernet.encoding.n_genes, dtype=np.int64))
+    module = supernet.active_subnet(largest).eval()
+    folder = tmp_path_factory.mktemp("translator")
+    save_subnet(module, supernet, largest, folder, formats=("pt2", "onnx"))
+    sources = supernet.measurer(measure_ctx(["bleu"], data, eval_batch_size=8)).sources
+    expected = [beam_search(module, batch, BeamSettings(beam=1)) for batch in sources]
+    return folder, sources, expected
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_the_exported_graphs_translate_as_the_library_does(exported_translator, runtime):
+    import translate_exported
+
+    folder, sources, expected = exported_translator
+    card = json.loads((folder / "subnet.json").read_text())
+    graphs = (translate_exported.onnx_graphs if runtime == "onnx" else translate_exported.torch_graphs)(folder)
+    for batch, library in zip(sources, expected):
+        assert translate_exported.greedy(*graphs, card, batch.numpy()) == library
+    assert sum(len(t) for batch in expected for t in batch) > 3 * len(expected)  # real translations, not empty ones
+
+
+def test_the_exported_graphs_translate_without_the_library(exported_translator):
+    """The example script, in a process where importing neural_nas fails, on the first test sentence's ids."""
+    folder, sources, expected = exported_translator
+    ids = " ".join(str(int(i)) for i in sources[0][0] if i != PAD)
+    blocker = "import sys; sys.modules['neural_nas'] = None; sys.argv = sys.argv[1:]; import runpy; "
+    blocker += "runpy.run_path(sys.argv[0], run_name='__main__')"
+    for runtime in ("onnx", "torch"):
+        script = str(EXAMPLES / "translate_exported.py")
+        out = subprocess.run(
+            [sys.executable, "-c", blocker, script, str(folder), ids, "--runtime", runtime],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert out.split() == [str(i) for i in expected[0][0]]
 
 
 def test_a_failing_sub_network_is_its_failure_and_a_failing_library_is_not(copy_task, monkeypatch):
