@@ -14,7 +14,7 @@ The last lines, one per super-network: ``racing: samples <ratio>x fewer, HV rati
 ``--confidence``, ``--stages`` and ``--learn-from-stopped`` vary the racing (defaults: the library's).
 
     python benchmarks/racing.py [--seeds 5] [--num-evals 200] [--population 50] [--confidence 0.99]
-        [--stages 0.125,0.25,0.5,1] [--learn-from-stopped]
+        [--stages 0.125,0.25,0.5,1] [--learn-from-stopped yes|no]
 """
 
 from __future__ import annotations
@@ -101,7 +101,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tactic", default="linas", help="nas.dynas.search_tactic (linas, evolutionary, random)")
     parser.add_argument("--confidence", type=float, default=None, help="per check (default: the library's)")
     parser.add_argument("--stages", default=None, help="shares, e.g. 0.125,0.25,0.5,1 (default: the library's)")
-    parser.add_argument("--learn-from-stopped", action="store_true", help="predictors also fit stopped estimates")
+    parser.add_argument(
+        "--learn-from-stopped",
+        choices=("yes", "no"),
+        default=None,
+        help="whether the predictors fit stopped estimates (default: the library's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
@@ -113,11 +118,12 @@ def main(argv: list[str] | None = None) -> dict:
         racing.CONFIDENCE = args.confidence
     if args.stages is not None:
         racing.STAGES = tuple(float(s) for s in args.stages.split(","))
-    driver.PREDICTORS_LEARN_FROM_STOPPED = args.learn_from_stopped
+    if args.learn_from_stopped is not None:
+        driver.PREDICTORS_LEARN_FROM_STOPPED = args.learn_from_stopped == "yes"
     print(
         f"{SUPERNET}, {args.tactic}: {args.num_evals} measurements, population {args.population}, "
         f"stages {racing.STAGES}, confidence {racing.CONFIDENCE}, "
-        f"predictors learn from stopped: {args.learn_from_stopped}"
+        f"predictors learn from stopped: {driver.PREDICTORS_LEARN_FROM_STOPPED}"
     )
     print("seed  samples unraced  samples raced  ratio  stopped  HV unraced  HV raced  HV ratio  wrong  wall u/r (s)")
     ratios, hv_ratios, out = [], [], []

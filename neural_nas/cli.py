@@ -124,8 +124,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     source = args.config or record_of(Path(args.results))  # default: the record the search wrote beside the CSV
     config = load_search_config(str(source), args.set) if source else None
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
     choice, files = export_pick(
-        args.results, config, args.out, by=args.pick, where=args.where, metrics=_metrics(args.metrics)
+        args.results, config, args.out, by=args.pick, where=args.where, metrics=_metrics(args.metrics), formats=formats
     )
     print(f"chosen: row #{choice.number}, {choice.reason}")
     print("  " + ", ".join(f"{k} {format_number(v)}" for k, v in choice.metrics.items()))
@@ -240,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, sets, where],
         help="save a chosen sub-network with its weights",
         description="Pick a measured sub-network (constraints, then an objective) and write its weights "
-        "(subnet.pt), a TorchScript file that runs without this library (subnet.torchscript.pt) and subnet.json.",
+        "(subnet.pt), files that run without this library in the chosen formats (each checked against the "
+        "sub-network) and subnet.json, its model card.",
     )
     export.add_argument("results", help="results CSV (DyNAS-T format) of the configured super-network")
     export.add_argument(
@@ -254,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="knee (default: the front's point nearest the ideal), max:METRIC, min:METRIC or '#N' (a row of the table)",
     )
     export.add_argument("--out", required=True, help="folder for the files")
+    export.add_argument(
+        "--format",
+        default="pt2",
+        help="pt2 (default: torch.export), onnx (needs pip install 'neural-nas[onnx]'), torchscript; several "
+        "separated by commas",
+    )
     export.set_defaults(func=cmd_export)
 
     plot = sub.add_parser("plot", parents=[common], help="plot a Dynamic NAS results CSV")

@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:  # `tests.…` imports work under a bare `pytest` 
 import neural_nas  # noqa: E402, F401  (registers the approaches)
 from neural_nas.evolution import algorithm_registry  # noqa: E402
 from neural_nas.evolution.tactics import tactic_registry  # noqa: E402
+from neural_nas.export.formats import format_registry  # noqa: E402
 from neural_nas.measurements import metric_registry  # noqa: E402
 from neural_nas.nas import nas_registry  # noqa: E402
 from neural_nas.searchers import searcher_registry  # noqa: E402
@@ -33,6 +34,7 @@ REGISTRIES = (
     dataset_registry,
     optimizer_registry,
     criterion_registry,
+    format_registry,
 )
 
 

@@ -1,8 +1,12 @@
 """After the search (issue 15): pick by constraints and objective, export a sub-network (weights-only file, TorchScript,
 description), `neural-nas front` / `export` on files a search may still be writing."""
 
+import copy
+import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,7 @@ from neural_nas.results.selection import Constraint, pick
 from neural_nas.supernets import Encoding, SuperNetwork, create_supernet, supernet_registry
 
 DATA = Path(__file__).resolve().parent / "data"
+ALL_FORMATS = ("pt2", "onnx", "torchscript")
 W10_CSV = DATA / "dynast_ofa_mbv3_w1.0" / "mbnv3w10_evoga_acc.csv"
 
 
@@ -81,21 +86,92 @@ def digits_export(tmp_path_factory):
     supernet = create_supernet("ofa_mbv3_digits")
     subnet = supernet.encoding.vector_to_dict(np.ones(supernet.encoding.n_genes, dtype=int))
     module = standalone_subnet(config, subnet, supernet=supernet)
-    files = save_subnet(module, supernet, subnet, out, metrics={"accuracy_top1": 1.0}, reason="a test")
+    files = save_subnet(
+        module, supernet, subnet, out, metrics={"accuracy_top1": 1.0}, reason="a test", formats=ALL_FORMATS
+    )
     return supernet, subnet, module, files
 
 
 def test_the_exported_files_reproduce_the_extracted_sub_network(digits_export):
     supernet, subnet, module, files = digits_export
-    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = module(x)
         assert torch.equal(load_subnet(files["weights"])(x), expected)
-        assert torch.allclose(torch.jit.load(str(files["torchscript"]))(x), expected, atol=1e-5)
+        assert torch.allclose(torch.export.load(files["pt2"]).module()(x), expected, atol=1e-5)
     payload = torch.load(files["weights"], weights_only=True)  # plain tensors and numbers: no pickle of objects
     assert payload["supernet"] == "ofa_mbv3_digits" and payload["subnet"]["ks"] == list(subnet["ks"])
-    description = json.loads(files["description"].read_text())
-    assert description["chosen_because"] == "a test" and description["metrics"] == {"accuracy_top1": 1.0}
+    card = json.loads(files["description"].read_text())
+    assert card["chosen_because"] == "a test" and card["metrics"] == {"accuracy_top1": 1.0}
+    vector = supernet.encoding.dict_to_vector(subnet)[None, :]
+    assert card["exact_metrics"] == {k: float(v[0]) for k, v in supernet.exact_metrics(vector).items()}
+    assert card["graphs"]["subnet"]["inputs"] == [{"name": "images", "dtype": "float32", "shape": ["batch", 3, 16, 16]}]
+    assert set(card["parity"]) == set(ALL_FORMATS)
+    for fmt in ALL_FORMATS:
+        parity = card["parity"][fmt]["subnet"]
+        assert parity["inputs"] == 9 and 0 <= parity["max_abs_diff"] <= parity["tolerance"]
+    assert {"torch", "onnx", "onnxruntime", "neural-nas"} <= set(card["versions"])
+
+
+LOAD_WITHOUT_THE_LIBRARY = """
+import sys, json
+sys.modules["neural_nas"] = None  # importing the library now fails
+import numpy as np, onnxruntime, torch
+folder, x = sys.argv[1], torch.from_numpy(np.load(sys.argv[2]))
+with torch.no_grad():
+    outputs = [
+        torch.export.load(folder + "/subnet.pt2").module()(x).numpy(),
+        onnxruntime.InferenceSession(folder + "/subnet.onnx").run(None, {"images": x.numpy()})[0],
+        torch.jit.load(folder + "/subnet.torchscript.pt")(x).numpy(),
+    ]
+print(json.dumps([o.tolist() for o in outputs]))
+"""
+
+
+def test_every_format_runs_where_the_library_cannot_be_imported(digits_export, tmp_path):
+    _, _, module, files = digits_export
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))  # a batch size it was not traced on
+    np.save(tmp_path / "x.npy", x.numpy())
+    folder = str(files["weights"].parent)
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_THE_LIBRARY, folder, str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with torch.no_grad():
+        expected = module(x).numpy()
+    for got in json.loads(out):
+        assert np.allclose(np.array(got), expected, atol=1e-4)
+
+
+def test_a_file_that_differs_from_its_module_is_an_export_error(tmp_path):
+    """The parity check compares the file with the module: a file written from other weights fails it."""
+    from neural_nas.errors import ExportError
+    from neural_nas.export import formats
+
+    supernet = create_supernet("ofa_mbv3_digits")
+    supernet.load(pretrained=True, ckpt_path=None, device="cpu")
+    subnet = supernet.encoding.vector_to_dict(np.ones(supernet.encoding.n_genes, dtype=int))
+    torchscript = formats.format_registry.get("torchscript")
+
+    def write_another(graph, path):
+        other = copy.deepcopy(graph.module)
+        with torch.no_grad():
+            next(other.parameters()).mul_(3.0)
+        torchscript.write(dataclasses.replace(graph, module=other), path)
+
+    formats.register(dataclasses.replace(torchscript, name="other_weights", write=write_another))
+    with pytest.raises(ExportError, match=r"subnet.torchscript.pt differs from the extracted sub-network by up to"):
+        save_subnet(supernet.active_subnet(subnet), supernet, subnet, tmp_path, formats="other_weights")
+    assert (tmp_path / "subnet.torchscript.pt").exists() and not (tmp_path / "subnet.json").exists()
+
+
+def test_an_unknown_format_is_refused_before_any_work(tmp_path):
+    supernet = create_supernet("ofa_mbv3_digits")
+    with pytest.raises(ConfigError, match="--format"):
+        save_subnet(None, supernet, {}, tmp_path / "x", formats="tflite")
+    assert not (tmp_path / "x").exists()
 
 
 def test_the_exported_sub_network_keeps_its_measured_accuracy(digits_export):
@@ -213,7 +289,7 @@ def test_the_ofa_families_export_with_batchnorm_recalibrated_on_the_data_set(nam
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(load_subnet(files["weights"])(x), module(x))
-        assert torch.allclose(torch.jit.load(str(files["torchscript"]))(x), module(x), atol=1e-4)
+        assert torch.allclose(torch.export.load(files["pt2"]).module()(x), module(x), atol=1e-4)
 
 
 def test_a_search_from_python_records_its_config_and_exports_from_it(in_tmp):
@@ -270,6 +346,7 @@ def test_export_from_the_agent_or_the_results_alone_records_the_input_contract(i
     assert choice.metrics["accuracy_top1"] == max(t.metrics["accuracy_top1"] for t in agent.study.trials)
     description = json.loads(files["description"].read_text())
     assert description["input"]["inputs"] == "float32 images (N, 3, 16, 16)" and description["input"]["std"] == 0.38
-    assert description["example_inputs"] == [{"shape": [1, 3, 16, 16], "dtype": "torch.float32"}]
+    assert description["graphs"]["subnet"]["inputs"][0]["shape"] == ["batch", 3, 16, 16]
+    assert set(description["parity"]) == {"pt2"}  # the default format
     assert main(["export", "dynas_results.csv", "--pick", "max:acc", "--out", "from_csv", "-q"]) == 0
     assert json.loads(Path("from_csv/subnet.json").read_text())["subnet"] == description["subnet"]

@@ -83,5 +83,5 @@ def test_notebook_runs_reduced(tmp_path, monkeypatch):
     # The notebook ends by exporting the knee of the front; the saved model, loaded back, scores what was measured
     said = re.search(r"top-1 measured in the search: ([\d.]+) %; exported model: ([\d.]+) %", printed)
     assert said and said.group(1) == said.group(2)
-    for name in ("subnet.pt", "subnet.torchscript.pt", "subnet.json"):
+    for name in ("subnet.pt", "subnet.pt2", "subnet.json"):
         assert (tmp_path / "exported" / name).is_file(), name

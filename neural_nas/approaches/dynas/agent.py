@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -267,15 +267,23 @@ class DyNAS(NASBase):
         return frozenset(self.supernet.exact_metric_names)
 
     def export(
-        self, out: str | os.PathLike, *, by: str = "knee", where: Any = (), res_save_path: str | None = None
+        self,
+        out: str | os.PathLike,
+        *,
+        by: str = "knee",
+        where: Any = (),
+        res_save_path: str | None = None,
+        formats: str | Sequence[str] = "pt2",
     ) -> tuple[Any, dict[str, Path]]:
         """Save a measured sub-network of this search (the ``where`` constraints, then ``by``: ``knee``,
         ``max:METRIC``, ``min:METRIC`` or ``#N``) into ``out``, with this agent's configuration: the files of
-        `neural_nas.export.save_subnet`. Returns the `Choice` and the files written."""
+        `neural_nas.export.save_subnet` in ``formats`` (``pt2``, ``onnx``, ``torchscript``). Returns the `Choice`
+        and the files written."""
         from neural_nas.export import export_pick
 
         path = self.results_path(res_save_path)
-        return export_pick(path, self.conf, out, by=by, where=where, metrics=self.settings.metric_names)
+        metrics = self.settings.metric_names
+        return export_pick(path, self.conf, out, by=by, where=where, metrics=metrics, formats=formats)
 
     # -- measuring and predicting -----------------------------------------------------------------------------------
     def estimate(self, individual: Mapping[str, Any]) -> dict[str, float]:

@@ -22,9 +22,10 @@ logger = logging.getLogger("neural_nas")
 
 # Random draws in a row that may find no unmeasured network before the driver concludes there is none left.
 MAX_FRUITLESS_DRAWS = 50
-# Whether the predictors also learn from sub-networks stopped by racing (their estimates from part of the data), or
-# only from whole measurements: measured both ways in benchmarks/racing.py.
-PREDICTORS_LEARN_FROM_STOPPED = False
+# Whether the predictors also learn from sub-networks stopped by racing (their unbiased estimates from part of the
+# data), or only from whole measurements: learning kept the front's hypervolume closer to the unraced run's at the
+# same savings (benchmarks/RESULTS.md, "Racing").
+PREDICTORS_LEARN_FROM_STOPPED = True
 
 
 class Driver:
