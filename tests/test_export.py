@@ -167,6 +167,25 @@ def test_a_file_that_differs_from_its_module_is_an_export_error(tmp_path):
     assert (tmp_path / "subnet.torchscript.pt").exists() and not (tmp_path / "subnet.json").exists()
 
 
+def test_a_file_giving_nan_fails_its_parity_check(tmp_path):
+    """NaN compares as no difference in max(): the check must still see it."""
+    from neural_nas.errors import ExportError
+    from neural_nas.export import formats
+
+    torchscript = formats.format_registry.get("torchscript")
+
+    def run_nan(path):
+        run = torchscript.run(path)
+        return lambda *inputs: [np.full_like(o, np.nan) for o in run(*inputs)]
+
+    formats.register(dataclasses.replace(torchscript, name="nan_outputs", run=run_nan))
+    supernet = create_supernet("ofa_mbv3_digits")
+    supernet.load(pretrained=True, ckpt_path=None, device="cpu")
+    subnet = supernet.encoding.vector_to_dict(np.ones(supernet.encoding.n_genes, dtype=int))
+    with pytest.raises(ExportError, match="NaN or infinities"):
+        save_subnet(supernet.active_subnet(subnet), supernet, subnet, tmp_path, formats="nan_outputs")
+
+
 def test_an_unknown_format_is_refused_before_any_work(tmp_path):
     supernet = create_supernet("ofa_mbv3_digits")
     with pytest.raises(ConfigError, match="--format"):

@@ -116,6 +116,12 @@ def test_the_bound_of_a_metric_to_minimise_is_a_lower_one():
     assert optimistic(values, 400, sampled) < 0.4 < optimistic(values, 400, Sampled("acc", 400, None, None))
 
 
+def test_outcomes_all_alike_so_far_still_leave_room():
+    """Two BLEU batches of 0: Student's t would bound the mean at 0; the bound must still allow better batches."""
+    sampled = Sampled("bleu", 16, None, None, binary=False, high=100.0)
+    assert optimistic(np.zeros(2), 16, sampled) > 50
+
+
 def test_binary_bound_is_exact_hypergeometric():
     """Seen 0 right of 50 from 100: the largest number right for which that is still 1 % likely."""
     from scipy.stats import hypergeom
@@ -193,7 +199,9 @@ def test_stopped_sub_networks_are_dominated_when_measured_whole(in_tmp, raced, d
     search(dynas_config, num_evals=60)
     rows = whole_rows(in_tmp / "dynas_results.csv")
     front = Front(("accuracy_top1", "macs"), (True, False), tuple((m["accuracy_top1"], m["macs"]) for _, m in rows))
-    for record in read_stopped(in_tmp / "dynas_results.csv"):
+    records = read_stopped(in_tmp / "dynas_results.csv")
+    assert records
+    for record in records:
         subnet = raced().parse_record(record["arch"])
         whole = {**record["metrics"], "accuracy_top1": 100 * raced.outcomes_of(subnet).mean()}
         assert front.dominates(whole)
@@ -228,6 +236,18 @@ def test_an_interrupted_raced_search_resumes_without_repeating(in_tmp, raced, dy
     assert len(raced.calls) == 24 + 1 + 16
     rows, stopped = whole_rows(in_tmp / "dynas_results.csv"), read_stopped(in_tmp / "dynas_results.csv")
     assert len(rows) + len(stopped) == 40 and stopped[: len(stopped_before)] == stopped_before
+
+
+def test_stopped_before_a_metric_was_searched_scores_as_a_failure():
+    """Resuming with another objective: a stopped record without it is not measured again and never preferred."""
+    from neural_nas.results.study import Study
+
+    study = Study(["accuracy_top1", "macs", "latency"], [True, False, False])
+    study.add_trial({"a": [1]}, {"accuracy_top1": 80.0, "macs": 5.0, "latency": 2.0})
+    study.add_stopped({"a": [2]}, {"accuracy_top1": 60.0, "macs": 9.0})
+    assert study.is_done({"a": [2]}) and study.metrics_of({"a": [2]}) == study.failure_metrics()
+    study.add_stopped({"a": [3]}, {"accuracy_top1": 61.0, "macs": 8.0, "latency": 3.0})
+    assert study.metrics_of({"a": [3]}) == {"accuracy_top1": 61.0, "macs": 8.0, "latency": 3.0}
 
 
 def test_racing_says_when_it_has_no_effect(in_tmp, dynas_config, caplog):

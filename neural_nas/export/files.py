@@ -71,6 +71,7 @@ def save_subnet(
         fmt.require()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / JSON_FILE).unlink(missing_ok=True)  # an earlier export's card must not describe this export's files
     encoded = supernet.parse_record(subnet)
     record = supernet.subnet_record(encoded)
     module = module.cpu().eval()

@@ -2,8 +2,9 @@
 
 Inputs: the graph's own trace inputs and ``SAMPLES`` more from ``graph.samples`` (other batch sizes and lengths,
 seeded). The largest absolute difference of any output must stay within ``TOLERANCE`` times the outputs' scale (the
-largest absolute reference value, at least 1): float kernels of other runtimes fuse and reorder operations, which
-moves the last bits, never more. The figures go into the model card; a larger difference is an `ExportError`.
+largest finite absolute reference value, at least 1), and NaN or infinities must sit where the module's are: float
+kernels of other runtimes fuse and reorder operations, which moves the last bits, never more. The figures go into
+the model card; a larger difference is an `ExportError`.
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def check_parity(graph: Graph, fmt: ExportFormat, path: Path, seed: int = 0) -> 
                 f"{[e.shape for e in expected]} (input {number})",
             )
         for g, e in zip(got, expected):
-            if e.size:
-                worst = max(worst, float(np.max(np.abs(g.astype(np.float64) - e.astype(np.float64)))))
-                scale = max(scale, float(np.max(np.abs(e))))
+            g, e = g.astype(np.float64), e.astype(np.float64)
+            finite = np.isfinite(e)
+            if not np.array_equal(np.isfinite(g), finite) or not np.array_equal(g[~finite], e[~finite]):
+                raise ExportError(path, f"gives NaN or infinities where the sub-network does not (input {number})")
+            if finite.any():
+                worst = max(worst, float(np.max(np.abs(g[finite] - e[finite]))))
+                scale = max(scale, float(np.max(np.abs(e[finite]))))
     parity = Parity(worst, TOLERANCE * scale, len(inputs))
     if worst > parity.tolerance:
         raise ExportError(

@@ -12,7 +12,8 @@ units in their natural order: the number an unraced measurement gives.
 
 Bounds, at ``CONFIDENCE`` per check, for the mean of a finite set of which a random subset has been seen:
 - outcomes of 0 or 1 (right or wrong): the exact hypergeometric upper bound of the number right;
-- other bounded outcomes (a batch's BLEU): Student's t with the finite-population correction, clipped to the range.
+- other bounded outcomes (a batch's BLEU): Student's t with the finite-population correction, clipped to the range
+  (Hoeffding's bound while every outcome seen is the same: t would claim no uncertainty at all).
 """
 
 from __future__ import annotations
@@ -145,7 +146,11 @@ def _t_bound(outcomes: np.ndarray, n: int, confidence: float, low: float, high: 
     if seen < 2:
         return high if upper else low
     mean, spread = float(np.mean(outcomes)), float(np.std(outcomes, ddof=1))
-    half = t.ppf(confidence, seen - 1) * spread * math.sqrt((1 - seen / n) / seen)
+    correction = math.sqrt(1 - seen / n)
+    if spread > 0:
+        half = t.ppf(confidence, seen - 1) * spread * correction / math.sqrt(seen)
+    else:  # all alike so far: t knows nothing of the spread; Hoeffding's bound holds for any outcomes in the range
+        half = (high - low) * math.sqrt(math.log(1 / (1 - confidence)) / (2 * seen)) * correction
     return min(high, mean + half) if upper else max(low, mean - half)
 
 

@@ -111,7 +111,8 @@ class Study:
 
     @property
     def stopped(self) -> list[Trial]:
-        """Architectures stopped by racing, with their estimated metrics (not measured on the whole data)."""
+        """Architectures stopped by racing, with their estimated metrics (not measured on the whole data; one stopped
+        before a metric was searched lacks that metric)."""
         return [t for k, t in self._stopped.items() if k not in self._trials]
 
     def __len__(self) -> int:
@@ -179,7 +180,12 @@ class Study:
         """The measured metrics of an architecture; the estimate of one stopped by racing; `failure_metrics` for one
         that failed (or is not measured: what a search that must score it anyway gives it)."""
         trial = self.get(arch) or self._stopped.get(arch_key(arch))
-        return dict(trial.metrics) if trial is not None else self.failure_metrics()
+        if trial is None or not self._complete(trial):  # a stopped one recorded before a metric was added
+            return self.failure_metrics()
+        return dict(trial.metrics)
+
+    def _complete(self, trial: Trial) -> bool:
+        return self.metric_names is None or all(m in trial.metrics for m in self.metric_names)
 
     def scalar(self, metrics: Mapping[str, float]) -> float:
         """One number per measurement, as the reference fed its searchers: the sum of the sign-adjusted metrics."""

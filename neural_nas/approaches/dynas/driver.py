@@ -22,9 +22,9 @@ logger = logging.getLogger("neural_nas")
 
 # Random draws in a row that may find no unmeasured network before the driver concludes there is none left.
 MAX_FRUITLESS_DRAWS = 50
-# Whether the predictors also learn from sub-networks stopped by racing (their unbiased estimates from part of the
-# data), or only from whole measurements: learning kept the front's hypervolume closer to the unraced run's at the
-# same savings (benchmarks/RESULTS.md, "Racing").
+# Whether the predictors also learn from sub-networks stopped by racing (their estimates from part of the data: noisier,
+# and biased low, since a poor start is what stops them), or only from whole measurements: learning kept the front's
+# hypervolume closer to the unraced run's at the same savings (benchmarks/RESULTS.md, "Racing").
 PREDICTORS_LEARN_FROM_STOPPED = True
 
 
@@ -87,7 +87,8 @@ class Driver:
             every = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.encoding.n_genes)
             self._every_network = np.unique(self.settings.supernet.canonical(every), axis=0)
         networks = self._every_network
-        done = [self.encoding.dict_to_vector(a) for a in [t.arch for t in self.study.trials] + self.study.failures]
+        recorded = [t.arch for t in self.study.trials + self.study.stopped] + self.study.failures
+        done = [self.encoding.dict_to_vector(a) for a in recorded]
         if not done:
             return networks.copy()
         # One integer per encoding (mixed radix over the genes' choice counts: the space is small here).
@@ -128,7 +129,8 @@ class Driver:
 
     def fit_predictor(self, metric: str) -> Any:
         """A predictor of ``metric`` on every measurement so far (its seed drawn from the search's generator)."""
-        trials = self.study.trials + (self.study.stopped if PREDICTORS_LEARN_FROM_STOPPED else [])
+        stopped = [t for t in self.study.stopped if metric in t.metrics] if PREDICTORS_LEARN_FROM_STOPPED else []
+        trials = self.study.trials + stopped
         predictor = fit_predictor(self.settings.supernet, trials, metric, self.rng, self._last_predictors.get(metric))
         self._last_predictors[metric] = predictor
         return predictor
