@@ -27,9 +27,10 @@ from neural_nas import NAS, BasicNAS, NASConfig, nas_registry
 from neural_nas.errors import ConfigError, ResultsFileError
 from neural_nas.evolution import algorithm_registry
 from neural_nas.evolution.tactics import tactic_registry
+from neural_nas.export.formats import format_registry
 from neural_nas.measurements import metric_registry
 from neural_nas.nas.base import NASBase
-from neural_nas.results.csv_store import CsvStore, failures_path
+from neural_nas.results.csv_store import CsvStore, failures_path, racing_path
 from neural_nas.results.dynast_csv import ResultsCsv
 from neural_nas.results.journal_store import JournalStore
 from neural_nas.results.store import ResultsStore
@@ -250,6 +251,18 @@ def _corrupt_failures(tmp: Path) -> Callable[[], Any]:
     failed = json.dumps({"arch": {"a": [0] * 6, "b": [1] * 6}, "error": "x"})
     failures_path(earlier_cheap_csv(tmp)).write_text(failed + "\n{oops\n")
     return lambda: NAS(dynas_conf()).search()
+
+
+def _corrupt_racing(tmp: Path) -> Callable[[], Any]:
+    stopped = json.dumps({"arch": {"a": [0] * 6, "b": [1] * 6}, "metrics": {"accuracy_top1": 50.0, "macs": 1e6}})
+    racing_path(earlier_cheap_csv(tmp)).write_text(stopped + "\n{oops\n")
+    return lambda: NAS(dynas_conf()).search()
+
+
+def _unknown_export_format(tmp: Path) -> Callable[[], Any]:
+    from neural_nas.export import save_subnet
+
+    return lambda: save_subnet(None, create_supernet("ofa_mbv3_digits"), {}, tmp / "out", formats="tflite")
 
 
 def _other_supernet_csv(tmp: Path) -> Callable[[], Any]:
@@ -487,6 +500,14 @@ CASES: list[Case] = [
         file="dynas_results.csv.failures.jsonl",
     ),
     Case(
+        "racing file corrupt",
+        _corrupt_racing,
+        r"racing.jsonl:2",
+        ResultsFileError,
+        file="dynas_results.csv.racing.jsonl",
+    ),
+    Case("unknown export format", _unknown_export_format, "--format", registry=format_registry),
+    Case(
         "dataset_path missing",
         lambda tmp: (
             earlier_mbv3_csv(tmp),
@@ -552,6 +573,7 @@ def test_the_cases_cover_every_registry_and_every_results_file(tmp_path, scoped_
     journal = JournalStore(tmp_path / "NASResults" / "results.jsonl", None)
     csv = CsvStore(tmp_path / "dynas_results.csv", Synthetic(), ["accuracy_top1", "macs"])
     read = {store.path.name for store in (journal, csv)} | {store.failures_path.name for store in (journal, csv)}
+    read.add(racing_path(csv.path).name)  # the sub-networks racing stopped
     covered = {c.file for c in CASES if c.error is ResultsFileError}
     assert read <= covered, f"no corrupt-file case for {sorted(read - covered)}"
     # and the other formats load_search_results reads: its JSON dump, and a pickle it refuses
