@@ -479,3 +479,36 @@ def test_int8_top1_races_over_the_validation_images(loaded, images, racing_check
     subnet = loaded.encoding.vector_to_dict(loaded.encoding.random_vectors(1, rng=11)[0])
     _, stopped = racing_check(measurer, subnet, "accuracy_top1", beyond=101.0)
     assert stopped.of == evaluator.n_val
+
+
+def test_the_int8_model_in_standard_operators_runs_in_torch_export_and_onnxruntime(loaded, tmp_path):
+    """`to_qdq`: the converted int8 model as quantize/dequantize steps around float convolutions; the same outputs,
+    and exportable (the packed int8 modules are not)."""
+    import copy
+
+    import onnx
+    import onnxruntime
+
+    from neural_nas.measurements.quantization import to_qdq
+
+    vector = loaded.encoding.random_vectors(1, rng=11)[0]
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with quantized_engine(select_engine()):
+        int8, _, policy = quantized(loaded, vector)
+        assert any(bits == 8 for bits, _ in policy) and any(bits == 32 for bits, _ in policy)
+        with torch.no_grad():
+            expected = int8(x)
+            qdq = to_qdq(copy.deepcopy(int8))
+            assert torch.allclose(qdq(x), expected, atol=1e-6)
+    assert not int8_layers(qdq)  # no packed int8 module is left
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(qdq, (x,), dynamic_shapes=({0: batch},))
+    with torch.no_grad():
+        assert torch.allclose(program.module()(x[:2]), expected[:2], atol=1e-6)
+    path = tmp_path / "int8.onnx"
+    torch.onnx.export(qdq, (x,), str(path), dynamo=True, dynamic_shapes=({0: batch},), external_data=False)
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    (logits,) = onnxruntime.InferenceSession(str(path)).run(None, {"x": x.numpy()})
+    scale = max(1.0, float(expected.abs().max()))
+    assert np.abs(logits - expected.numpy()).max() <= 1e-3 * scale

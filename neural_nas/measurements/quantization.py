@@ -140,3 +140,104 @@ def int8_layers(model: nn.Module) -> list[str]:
 
     kernels = (nnq.Conv2d, nnq.Linear, nniq.ConvReLU2d, nniq.LinearReLU, nniq.ConvAdd2d, nniq.ConvAddReLU2d)
     return [name for name, module in model.named_modules() if isinstance(module, kernels)]
+
+
+# -- the int8 model in a form other runtimes load -----------------------------------------------------------------
+# PyTorch's int8 modules hold packed weights that torch.export (and so ONNX) cannot trace. `to_qdq` rewrites a
+# converted model into standard operators: quantize / dequantize steps (`quantized_decomposed`, which torch.export
+# keeps and ONNX writes as QuantizeLinear / DequantizeLinear) around float convolutions whose int8 weights are
+# dequantized per output channel, with the converted model's own scales and zero points. Activations stay uint8
+# between layers, as in the converted model; onnxruntime fuses the pairs back into int8 kernels.
+
+
+def _decomposed() -> Any:
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers torch.ops.quantized_decomposed)
+
+    return torch.ops.quantized_decomposed
+
+
+class QDQConv2d(nn.Module):
+    """An int8 convolution (optionally followed by ReLU) as dequantize -> float conv -> quantize."""
+
+    def __init__(self, conv: nn.Module, input_qparams: tuple[float, int], relu: bool) -> None:
+        super().__init__()
+        weight = conv.weight()
+        self.register_buffer("weight_int8", weight.int_repr())
+        self.register_buffer("weight_scales", weight.q_per_channel_scales().float())
+        self.register_buffer("weight_zero_points", weight.q_per_channel_zero_points().long())
+        bias = conv.bias()
+        self.register_buffer("bias", None if bias is None else bias.detach().clone())
+        self.input_qparams = input_qparams
+        self.output_qparams = (float(conv.scale), int(conv.zero_point))
+        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        qd = _decomposed()
+        x = qd.dequantize_per_tensor(x, *self.input_qparams, 0, 255, torch.uint8)
+        w = qd.dequantize_per_channel(
+            self.weight_int8, self.weight_scales, self.weight_zero_points, 0, -128, 127, torch.int8
+        )
+        y = nn.functional.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.relu:
+            y = nn.functional.relu(y)
+        return qd.quantize_per_tensor(y, *self.output_qparams, 0, 255, torch.uint8)
+
+
+class QDQPool(nn.Module):
+    """A pooling module that the converted model runs on int8 input: dequantize -> pool -> quantize, same scale."""
+
+    def __init__(self, pool: nn.Module, qparams: tuple[float, int]) -> None:
+        super().__init__()
+        self.pool, self.qparams = pool, qparams
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        qd = _decomposed()
+        x = qd.dequantize_per_tensor(x, *self.qparams, 0, 255, torch.uint8)
+        return qd.quantize_per_tensor(self.pool(x), *self.qparams, 0, 255, torch.uint8)
+
+
+def to_qdq(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """A converted int8 model (`quantize`) rewritten into standard operators (the comment above); it computes the
+    same outputs. It is rewritten in place: pass a copy to keep the converted one. A quantized module this rewrite does
+    not know (only convolutions, with or without ReLU, and pooling run int8 in the policies here) is an error."""
+    import torch.ao.nn.intrinsic.quantized as nniq
+    import torch.ao.nn.quantized as nnq
+
+    qd = _decomposed()
+    graph, modules = converted.graph, dict(converted.named_modules())
+    qparams: dict[torch.fx.Node, tuple[float, int]] = {}  # of each node whose output is a uint8 tensor
+
+    def value(arg: Any) -> Any:
+        return converted.get_buffer(arg.target) if isinstance(arg, torch.fx.Node) else arg
+
+    def replace(node: torch.fx.Node, target: Any, args: tuple) -> torch.fx.Node:
+        with graph.inserting_after(node):
+            new = graph.call_function(target, args)
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+        return new
+
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target is torch.quantize_per_tensor:
+            x, scale, zero_point, _ = node.args
+            params = (float(value(scale)), int(value(zero_point)))
+            qparams[replace(node, qd.quantize_per_tensor.default, (x, *params, 0, 255, torch.uint8))] = params
+        elif node.op == "call_method" and node.target == "dequantize":
+            source = node.args[0]
+            replace(node, qd.dequantize_per_tensor.default, (source, *qparams[source], 0, 255, torch.uint8))
+        elif node.op == "call_module":
+            module = modules[node.target]
+            if type(module) in (nnq.Conv2d, nniq.ConvReLU2d):
+                converted.set_submodule(
+                    node.target, QDQConv2d(module, qparams[node.args[0]], type(module) is nniq.ConvReLU2d)
+                )
+                qparams[node] = (float(module.scale), int(module.zero_point))
+            elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)) and node.args and node.args[0] in qparams:
+                converted.set_submodule(node.target, QDQPool(module, qparams[node.args[0]]))
+                qparams[node] = qparams[node.args[0]]
+            elif type(module).__module__.startswith(("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized")):
+                raise NotImplementedError(f"{node.target}: {type(module).__name__} has no standard-operator form here")
+    graph.lint()
+    converted.recompile()
+    return converted
