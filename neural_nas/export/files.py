@@ -26,7 +26,7 @@ from torch import nn
 from neural_nas.config import NASConfig
 from neural_nas.errors import ConfigError
 from neural_nas.export.card import card_text, model_card
-from neural_nas.export.formats import DEFAULT_FORMATS, format_registry
+from neural_nas.export.formats import DEFAULT_FORMATS, resolve
 from neural_nas.export.parity import check_parity
 from neural_nas.results import write_atomic
 
@@ -65,10 +65,7 @@ def save_subnet(
 ) -> dict[str, Path]:
     """Write the files of the module docstring into ``out_dir``; returns ``{kind: path}``: ``weights``,
     ``description`` (the card) and, per format, ``pt2`` (one graph) or ``pt2:encoder`` (one per graph)."""
-    names = [formats] if isinstance(formats, str) else list(formats)
-    chosen = [format_registry.get(name) for name in names]  # an unknown format fails before any work
-    for fmt in chosen:
-        fmt.require()
+    chosen = resolve(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / JSON_FILE).unlink(missing_ok=True)  # an earlier export's card must not describe this export's files

@@ -16,7 +16,7 @@ import inspect
 import io
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,15 @@ format_registry: Registry[ExportFormat] = Registry("export format", "--format")
 def register(fmt: ExportFormat) -> ExportFormat:
     format_registry.register(fmt.name, fmt)
     return fmt
+
+
+def resolve(formats: str | Sequence[str]) -> list[ExportFormat]:
+    """The formats named (one name, or several), each known and with what it needs installed: checked before any
+    work."""
+    chosen = [format_registry.get(name) for name in ([formats] if isinstance(formats, str) else formats)]
+    for fmt in chosen:
+        fmt.require()
+    return chosen
 
 
 def as_numpy(outputs: Any) -> list[np.ndarray]:

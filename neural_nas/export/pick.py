@@ -10,7 +10,7 @@ from typing import Any
 from neural_nas.config import NASConfig
 from neural_nas.errors import ConfigError
 from neural_nas.export.files import save_subnet, standalone_subnet
-from neural_nas.export.formats import DEFAULT_FORMATS, format_registry
+from neural_nas.export.formats import DEFAULT_FORMATS, resolve
 
 
 def export_pick(
@@ -52,8 +52,7 @@ def export_pick(
     supernet = create_supernet(config.dynas.supernet)
     results = load_measured(results_csv, list(metrics) if metrics else None, supernet)  # as front and plot check
     choice = pick(results, where, by)
-    for name in [formats] if isinstance(formats, str) else formats:
-        format_registry.get(name).require()  # before the sub-network is extracted
+    resolve(formats)  # an unknown or uninstalled format fails before the sub-network is extracted
     module = standalone_subnet(config, choice.arch, supernet=supernet)
     files = save_subnet(
         module, supernet, choice.arch, out, metrics=choice.metrics, reason=choice.reason, formats=formats

@@ -122,7 +122,7 @@ class BatchSource:
             shuffle=False,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
-            pin_memory=device.type == "cuda",
+            pin_memory=self.pin_memory,
         )
         if cache:
             self.images = torch.empty((len(dataset), 3, dataset.image_size, dataset.image_size), dtype=torch.uint8)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -103,8 +103,7 @@ def unit_order(n: int, seed: int) -> np.ndarray:
 
 def stage_sizes(n: int, stages: Sequence[float] = STAGES) -> list[int]:
     """Units evaluated by the end of each stage: increasing, at least one, the last ``n``."""
-    sizes = sorted({min(n, max(1, math.ceil(share * n))) for share in stages} | {n})
-    return sizes
+    return sorted({min(n, max(1, math.ceil(share * n))) for share in stages} | {n})
 
 
 def optimistic(outcomes: np.ndarray, n: int, sampled: Sampled, confidence: float = CONFIDENCE) -> float:
@@ -154,35 +153,29 @@ def _t_bound(outcomes: np.ndarray, n: int, confidence: float, low: float, high: 
     return min(high, mean + half) if upper else max(low, mean - half)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Race:
-    """Races one candidate against ``front``; ``seed`` fixes the order of the units (the search's seed). ``stages``
-    and ``confidence``: None, the module's `STAGES` and `CONFIDENCE` (read when the race runs: benchmarks/racing.py
-    varies them)."""
+    """Races one candidate against ``front``; ``seed`` fixes the order of the units (the search's seed). The stages
+    and confidence are the module's `STAGES` and `CONFIDENCE`, read when the race runs (benchmarks/racing.py varies
+    them)."""
 
     front: Front
     seed: int
-    stages: Sequence[float] | None = None
-    confidence: float | None = None
-    evaluated: list[int] = field(default_factory=list)  # units evaluated at each stage (for the measurer's log)
 
     def run(self, sampled: Sampled, known: Mapping[str, float]) -> float | Stopped:
         """The value of ``sampled`` on the whole set, or `Stopped` as soon as the front dominates its best case
         together with ``known`` (the candidate's other metrics)."""
-        stages = STAGES if self.stages is None else self.stages
-        confidence = CONFIDENCE if self.confidence is None else self.confidence
         order = unit_order(sampled.n, self.seed)
         values = np.empty(sampled.n, dtype=float)
         done = 0
-        for size in stage_sizes(sampled.n, stages):
+        for size in stage_sizes(sampled.n, STAGES):
             new = np.sort(order[done:size])
             values[new] = np.asarray(sampled.outcomes(new), dtype=float).reshape(-1)
             done = size
-            self.evaluated.append(size)
             if size == sampled.n:
                 break
             seen = values[order[:size]]
-            best_case = optimistic(seen, sampled.n, sampled, confidence)
+            best_case = optimistic(seen, sampled.n, sampled, CONFIDENCE)
             if self.front.dominates({**known, sampled.name: best_case}):
                 estimate = sampled.scale * float(np.mean(seen))
                 return Stopped({**known, sampled.name: estimate}, sampled.name, size, sampled.n, best_case)

@@ -276,18 +276,23 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
         recalibrate_bn(module.to(calib.device), calib.split(self.eval_batch_size))
         return module.cpu().eval()
 
-    def accuracy(self, module: nn.Module) -> float:
-        """Top-1 (%) of a sub-network on the held-out digits, after BatchNorm recalibration (eval mode after).
-
-        The module is converted to the channels-last layout (in place) for the forward passes."""
+    def _recalibrated(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """Put ``module`` in the channels-last layout (in place, for the forward passes) and recalibrate its BatchNorm
+        (eval mode after); returns the held-out test images and labels."""
         import torch
 
-        from neural_nas.measurements.accuracy import recalibrate_bn, top1_accuracy
+        from neural_nas.measurements.accuracy import recalibrate_bn
 
         module.to(memory_format=torch.channels_last)
-
         calib, x_test, y_test = self.data()
         recalibrate_bn(module, calib.split(self.eval_batch_size))
+        return x_test, y_test
+
+    def accuracy(self, module: nn.Module) -> float:
+        """Top-1 (%) of a sub-network on the held-out digits, after BatchNorm recalibration."""
+        from neural_nas.measurements.accuracy import top1_accuracy
+
+        x_test, y_test = self._recalibrated(module)
         return top1_accuracy(module, zip(x_test.split(self.test_batch_size), y_test.split(self.test_batch_size)))
 
     raced_metric: ClassVar[str] = "accuracy_top1"  # `measure` races it when given a race
@@ -296,11 +301,9 @@ class OFADigitsSuperNetwork(OFAMBConvSuperNetwork):
         """Top-1 of a sub-network as a raced metric over the test images (BatchNorm recalibrated here, once)."""
         import torch
 
-        from neural_nas.measurements.accuracy import raced_top1, recalibrate_bn, top1_outcomes
+        from neural_nas.measurements.accuracy import raced_top1, top1_outcomes
 
-        module.to(memory_format=torch.channels_last)
-        calib, x_test, y_test = self.data()
-        recalibrate_bn(module, calib.split(self.eval_batch_size))
+        x_test, y_test = self._recalibrated(module)
 
         def outcomes(indices: np.ndarray) -> np.ndarray:
             rows = torch.as_tensor(indices, device=x_test.device)
