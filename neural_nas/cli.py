@@ -124,9 +124,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     source = args.config or record_of(Path(args.results))  # default: the record the search wrote beside the CSV
     config = load_search_config(str(source), args.set) if source else None
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
     choice, files = export_pick(
-        args.results, config, args.out, by=args.pick, where=args.where, metrics=_metrics(args.metrics), formats=formats
+        args.results,
+        config,
+        args.out,
+        by=args.pick,
+        where=args.where,
+        metrics=_metrics(args.metrics),
+        formats=args.format,
     )
     print(f"chosen: row #{choice.number}, {choice.reason}")
     print("  " + ", ".join(f"{k} {format_number(v)}" for k, v in choice.metrics.items()))

@@ -7,6 +7,7 @@ quantized graph and the stored tensors do not depend on the image size).
 import csv
 import io
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -512,3 +513,78 @@ def test_the_int8_model_in_standard_operators_runs_in_torch_export_and_onnxrunti
     (logits,) = onnxruntime.InferenceSession(str(path)).run(None, {"x": x.numpy()})
     scale = max(1.0, float(expected.abs().max()))
     assert np.abs(logits - expected.numpy()).max() <= 1e-3 * scale
+
+
+class FileClassifier(torch.nn.Module):
+    """An exported file's run, images -> logits, as a module the accuracy evaluator validates (it sets eval mode,
+    which an exported program's module refuses)."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def forward(self, images):
+        return self.run(images)
+
+
+def onnx_run(path):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path))
+    return lambda images: torch.from_numpy(session.run(None, {"images": images.numpy()})[0])
+
+
+def calm_checkpoint(path, gain=0.2):
+    """Random weights whose residual branches are scaled down (the last BatchNorm of each block), as a trained
+    ResNet's are: int8 rounding differences then fade instead of growing from layer to layer as they do through
+    plain random weights. Written as a checkpoint, read back by the configured-weights path."""
+    supernet = SmallImages()
+    supernet.load(pretrained=False, ckpt_path=None, device="cpu")
+    state = supernet.model.state_dict()
+    for key in state:
+        if key.endswith("conv3.bn.bn.weight"):
+            state[key] = state[key] * gain
+    torch.save(state, path)
+    return str(path)
+
+
+def test_export_writes_the_int8_model_with_the_search_s_top1_and_model_size(
+    in_tmp, images, dynas_config, register_supernet
+):
+    """The exported files compute the int8 model the search measured: top-1 on the generated folder within one
+    validation image of the search's (docs/after_search.md: a logit within the parity tolerance of a tie may flip),
+    QDQ operators in the ONNX file, and file sizes within 10 % of the model_size metric."""
+    import onnx
+
+    from neural_nas.export import load_subnet
+    from neural_nas.measurements.accuracy import AccuracyEvaluator
+
+    weights = calm_checkpoint(in_tmp / "calm.pt")
+    c = small_search(
+        register_supernet, dynas_config, images, ("acc", "model_size"), num_evals=3, supernet_ckpt_path=weights
+    )
+    agent = NAS(c)
+    agent.search()
+    choice, files = agent.export(in_tmp / "out", by="max:acc", formats="pt2,onnx")
+    card = json.loads(files["description"].read_text())
+    assert "int8" in card["input"]["model"]
+    bits = [bits for bits, _ in agent.supernet.policy(agent.supernet.parse_record(choice.arch))]  # active layers
+    searched = choice.metrics["accuracy_top1"]
+
+    evaluator = AccuracyEvaluator(images, calibration_size=6, eval_batch_size=8, num_workers=0, image_size=32)
+    one_image = 100 / 6
+    program = torch.export.load(str(files["pt2"])).module()
+    assert abs(evaluator.validate(FileClassifier(program.forward)) - searched) <= one_image
+    assert abs(evaluator.validate(FileClassifier(onnx_run(files["onnx"]))) - searched) <= one_image
+    ops = {node.op_type for node in onnx.load(str(files["onnx"])).graph.node}
+    assert ({"QuantizeLinear", "DequantizeLinear"} <= ops) == (8 in bits)
+    for kind in ("pt2", "onnx"):
+        size = files[kind].stat().st_size / 1e6
+        assert card["file_megabytes"][kind] == pytest.approx(size, abs=1e-6)
+        assert size == pytest.approx(choice.metrics["model_size"], rel=0.1)
+
+    # subnet.pt keeps the float sub-network the library rebuilds (the int8 ranges come from calibration images)
+    float_module = load_subnet(files["weights"])
+    assert not int8_layers(float_module)
+    with pytest.raises(ConfigError, match="int8 model"):
+        agent.supernet.export_graphs(float_module)

@@ -55,6 +55,7 @@ def model_card(
         "graphs": {g.name: g.contract() for g in graphs},
         "parity": {fmt: {name: p.as_record() for name, p in by_graph.items()} for fmt, by_graph in parity.items()},
         "files": {kind: path.name for kind, path in files.items()},
+        "file_megabytes": {kind: path.stat().st_size / 1e6 for kind, path in files.items() if path.exists()},
         "versions": versions(list(parity)),
     }
 

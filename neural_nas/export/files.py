@@ -1,12 +1,13 @@
 """From a chosen sub-network to a model in hand, and to files that outlive the search.
 
 `standalone_subnet` extracts a sub-network of a Dynamic NAS configuration's super-network with its weights, made usable
-on their own (BatchNorm recalibrated where the super-network needs it: `SuperNetwork.standalone`). `save_subnet`
+on their own (BatchNorm recalibrated where the super-network needs it: `SuperNetwork.standalone`); `deployed_subnet`
+gives the model the search measured of it (the same module, or the int8 model of a quantization policy). `save_subnet`
 writes into a folder:
 
 - ``subnet.pt``: weights only, ``{"format", "supernet", "subnet", "state_dict"}``: plain tensors, strings and numbers,
   so ``torch.load(path, weights_only=True)`` reads it; `load_subnet` rebuilds the module with this library;
-- each graph of the sub-network (`SuperNetwork.export_graphs`: ``subnet``, or ``encoder`` and ``decoder_step``) in
+- each graph of the deployed model (`SuperNetwork.export_graphs`: ``subnet``, or ``encoder`` and ``decoder_step``) in
   each asked format (`neural_nas.export.formats`: ``subnet.pt2``, ``subnet.onnx``, ``subnet.torchscript.pt``), each
   run back and compared with the module (`neural_nas.export.parity`);
 - ``subnet.json``, last, once every file passed its check: the model card (`neural_nas.export.card`).
@@ -36,10 +37,15 @@ FORMAT = "neural_nas.subnet/1"
 WEIGHTS_FILE, JSON_FILE = "subnet.pt", "subnet.json"
 
 
+def _context(config: NASConfig) -> Any:
+    from neural_nas.measurements.context import MeasureContext
+
+    return MeasureContext((), config.dynas, "cpu", config.nas.search.seed)
+
+
 def standalone_subnet(config: NASConfig, subnet: Mapping[str, Any], *, supernet: Any = None) -> nn.Module:
     """The sub-network ``subnet`` (a dict, or its ``Sub-network`` literal) of ``config``'s super-network, on the CPU,
     with the configured weights (``nas.dynas.pretrained`` / ``supernet_ckpt_path``) and usable on its own."""
-    from neural_nas.measurements.context import MeasureContext
     from neural_nas.supernets import create_supernet
 
     name = config.dynas.supernet
@@ -49,8 +55,14 @@ def standalone_subnet(config: NASConfig, subnet: Mapping[str, Any], *, supernet:
     encoded = supernet.parse_record(subnet)  # a sub-network of another super-network fails here
     d = config.dynas
     supernet.load(pretrained=d.pretrained, ckpt_path=d.supernet_ckpt_path, device="cpu")
-    ctx = MeasureContext((), d, "cpu", config.nas.search.seed)
-    return supernet.standalone(encoded, ctx).cpu().eval()
+    return supernet.standalone(encoded, _context(config)).cpu().eval()
+
+
+def deployed_subnet(config: NASConfig, module: nn.Module, subnet: Mapping[str, Any], *, supernet: Any) -> nn.Module:
+    """The model the exported files of ``module`` (from `standalone_subnet`) compute: the one the search measured
+    (`SuperNetwork.deployed`): ``module`` itself, or the int8 model of a quantization super-network's policy."""
+    encoded = supernet.parse_record(subnet)
+    return supernet.deployed(module, encoded, _context(config)).cpu().eval()
 
 
 def save_subnet(
@@ -62,9 +74,12 @@ def save_subnet(
     metrics: Mapping[str, float] | None = None,
     reason: str = "",
     formats: str | Sequence[str] = DEFAULT_FORMATS,
+    deployed: nn.Module | None = None,
 ) -> dict[str, Path]:
     """Write the files of the module docstring into ``out_dir``; returns ``{kind: path}``: ``weights``,
-    ``description`` (the card) and, per format, ``pt2`` (one graph) or ``pt2:encoder`` (one per graph)."""
+    ``description`` (the card) and, per format, ``pt2`` (one graph) or ``pt2:encoder`` (one per graph).
+    ``subnet.pt`` holds ``module``'s weights; the other files compute ``deployed`` (`deployed_subnet`) when the search
+    measured another model than ``module`` (the int8 model of a quantization super-network), else ``module``."""
     chosen = resolve(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +93,7 @@ def save_subnet(
     torch.save(payload, tmp)
     os.replace(tmp, files["weights"])
 
-    graphs = supernet.export_graphs(module)
+    graphs = supernet.export_graphs(module if deployed is None else deployed.cpu().eval())
     parity: dict[str, dict[str, Any]] = {}
     for fmt in chosen:
         parity[fmt.name] = {}

@@ -58,9 +58,10 @@ def register(fmt: ExportFormat) -> ExportFormat:
 
 
 def resolve(formats: str | Sequence[str]) -> list[ExportFormat]:
-    """The formats named (one name, or several), each known and with what it needs installed: checked before any
-    work."""
-    chosen = [format_registry.get(name) for name in ([formats] if isinstance(formats, str) else formats)]
+    """The formats named (one name, names separated by commas as on the command line, or a list of names), each
+    known and with what it needs installed: checked before any work."""
+    names = [name.strip() for name in formats.split(",")] if isinstance(formats, str) else list(formats)
+    chosen = [format_registry.get(name) for name in names if name]
     for fmt in chosen:
         fmt.require()
     return chosen

@@ -3,8 +3,9 @@
 Inputs: the graph's own trace inputs and ``SAMPLES`` more from ``graph.samples`` (other batch sizes and lengths,
 seeded). The largest absolute difference of any output must stay within ``TOLERANCE`` times the outputs' scale (the
 largest finite absolute reference value, at least 1), and NaN or infinities must sit where the module's are: float
-kernels of other runtimes fuse and reorder operations, which moves the last bits, never more. The figures go into
-the model card; a larger difference is an `ExportError`.
+kernels of other runtimes fuse and reorder operations, which moves the last bits, never more. A graph of int8
+arithmetic declares a looser bound (`Graph.tolerance`). The figures go into the model card; a larger difference is an
+`ExportError`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def check_parity(graph: Graph, fmt: ExportFormat, path: Path, seed: int = 0) -> 
             if finite.any():
                 worst = max(worst, float(np.max(np.abs(g[finite] - e[finite]))))
                 scale = max(scale, float(np.max(np.abs(e[finite]))))
-    parity = Parity(worst, TOLERANCE * scale, len(inputs))
+    parity = Parity(worst, (TOLERANCE if graph.tolerance is None else graph.tolerance) * scale, len(inputs))
     if worst > parity.tolerance:
         raise ExportError(
             path,

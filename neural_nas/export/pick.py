@@ -9,7 +9,7 @@ from typing import Any
 
 from neural_nas.config import NASConfig
 from neural_nas.errors import ConfigError
-from neural_nas.export.files import save_subnet, standalone_subnet
+from neural_nas.export.files import deployed_subnet, save_subnet, standalone_subnet
 from neural_nas.export.formats import DEFAULT_FORMATS, resolve
 
 
@@ -54,8 +54,16 @@ def export_pick(
     choice = pick(results, where, by)
     resolve(formats)  # an unknown or uninstalled format fails before the sub-network is extracted
     module = standalone_subnet(config, choice.arch, supernet=supernet)
+    deployed = deployed_subnet(config, module, choice.arch, supernet=supernet)
     files = save_subnet(
-        module, supernet, choice.arch, out, metrics=choice.metrics, reason=choice.reason, formats=formats
+        module,
+        supernet,
+        choice.arch,
+        out,
+        metrics=choice.metrics,
+        reason=choice.reason,
+        formats=formats,
+        deployed=deployed,
     )
     return choice, files
 

@@ -157,6 +157,11 @@ class SuperNetwork:
 
         return image_classification_standalone(self, subnet, ctx)
 
+    def deployed(self, module: Any, subnet: Mapping[str, Any], ctx: MeasureContext) -> Any:
+        """The model the exported files compute, from `standalone`'s ``module``: the model the search measured. The
+        default is ``module`` itself; a quantization super-network gives the int8 model of its policy."""
+        return module
+
     def example_inputs(self) -> tuple:
         """Inputs of one forward pass of a sub-network (for tracing an exported one): an image batch of one."""
         import torch
@@ -164,7 +169,7 @@ class SuperNetwork:
         return (torch.zeros(1, 3, self.image_size, self.image_size),)
 
     def export_graphs(self, module: Any) -> list[Graph]:
-        """How a sub-network (``module``, from `standalone`) leaves the library (`neural_nas.supernets.graphs`): the
+        """How a sub-network (``module``, from `deployed`) leaves the library (`neural_nas.supernets.graphs`): the
         default is one graph, ``module(*example_inputs())`` with a dynamic batch axis (inputs named ``images`` when
         there is one, else ``input_0``, ...)."""
         from neural_nas.supernets.graphs import batch_graph

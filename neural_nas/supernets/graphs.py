@@ -35,6 +35,9 @@ class Graph:
     samples: Callable[[np.random.Generator], Tensors]
     dynamic: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
     bounds: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # an axis name's smallest and largest size
+    # The parity check's bound on the difference of a file's outputs, relative to their scale; None: float arithmetic's
+    # (`neural_nas.export.parity`). An int8 graph sets its own: runtimes round activations to int8 steps differently.
+    tolerance: float | None = None
 
     def contract(self) -> dict[str, Any]:
         """The graph's inputs and outputs as the model card records them: names, dtypes, shapes with named axes."""

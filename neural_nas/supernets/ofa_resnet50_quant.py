@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neural_nas.errors import ConfigError
 from neural_nas.measurements.context import IMAGE_CLASSIFICATION_SETTINGS
 from neural_nas.supernets._base import supernet_registry
 from neural_nas.supernets.encoding import Encoding
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from neural_nas.measurements.context import MeasureContext, Measurer
+    from neural_nas.supernets.graphs import Graph
 
 N_LAYERS = 61
 # Bytes of what the quantized model stores, per layer. An int8 convolution: one byte per weight; per output channel a
@@ -37,6 +39,11 @@ N_LAYERS = 61
 # producer is float) gets a quantize step that stores a float32 scale and an int64 zero point.
 _INT8_PER_CHANNEL = 8 + 8 + 4
 _SCALE_AND_ZERO_POINT = 4 + 8
+
+# The parity bound of an exported int8 model, relative to its logits' scale (`neural_nas.export.parity`). Runtimes
+# round some activations to the next int8 step (fused int8 kernels, another summation order) and each such step
+# propagates through the layers after it; the measured differences: benchmarks/RESULTS.md, "Int8 export".
+INT8_PARITY = 0.05
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,44 @@ class OFAResNet50Quant(OFAResNet50):
         plan = dict(zip(layers, policy))
         example = self.example_inputs()[0]
         return quantize(module, plan, calibration, example, self.pooling_follows(layers), guard=guard)
+
+    def deployed(self, module: nn.Module, subnet: dict, ctx: MeasureContext) -> nn.Module:
+        """The int8 model the search measured, for export: ``module`` (the float sub-network, BatchNorm recalibrated)
+        quantized per its policy, calibrated on the first ``mp_calibration_samples`` training images as in
+        `neural_nas.measurements.quantized`, in standard operators (`quantization.to_qdq`): torch.export and ONNX
+        (QuantizeLinear / DequantizeLinear) take it. ``module`` is left as it is."""
+        import copy
+
+        from neural_nas.measurements.pipeline import accuracy_evaluator
+        from neural_nas.measurements.quantization import quantized_engine, select_engine, to_qdq
+
+        why = "its first training images calibrate the int8 model's activation ranges, as in the search"
+        evaluator = accuracy_evaluator(self, ctx, why, device="cpu")
+        calibration = list(evaluator.calibration_images(ctx.conf.mp_calibration_samples))
+        with quantized_engine(select_engine()):
+            return to_qdq(self.quantize(copy.deepcopy(module), subnet, calibration))
+
+    def export_graphs(self, module: nn.Module) -> list[Graph]:
+        """One graph, as other image classifiers, of the int8 model (`deployed`): a float module is refused, its
+        files would not compute what the search measured."""
+        import torch
+
+        if not isinstance(module, torch.fx.GraphModule):
+            raise ConfigError(
+                "module",
+                type(module).__name__,
+                "the sub-network's int8 model (neural_nas.export.deployed_subnet)",
+                "the files of a quantization super-network compute the int8 model the search measured: "
+                "save_subnet(module, supernet, subnet, out, deployed=deployed_subnet(config, module, subnet))",
+            )
+        return [replace(graph, tolerance=INT8_PARITY) for graph in super().export_graphs(module)]
+
+    def input_contract(self) -> dict[str, Any]:
+        return {
+            **super().input_contract(),
+            "model": "int8 where the policy (q_bits, q_weights_mode) says 8 bits, as quantize/dequantize steps around "
+            "float convolutions; activation ranges calibrated on the first mp_calibration_samples training images",
+        }
 
     def pooling_follows(self, layers: list[str]) -> dict[str, str]:
         """The pooling modules that read a quantizable layer's output: the stem's max pooling and the first block's
