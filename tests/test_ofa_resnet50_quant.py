@@ -8,6 +8,8 @@ import csv
 import io
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -534,6 +536,22 @@ def onnx_run(path):
     return lambda images: torch.from_numpy(session.run(None, {"images": images.numpy()})[0])
 
 
+INT8_WITHOUT_THE_LIBRARY = """
+import importlib, json, sys
+sys.modules["neural_nas"] = None  # importing the library now fails
+import numpy as np, onnxruntime, torch
+folder, x = sys.argv[1], torch.from_numpy(np.load(sys.argv[2]))
+for name in json.load(open(folder + "/subnet.json"))["graphs"]["subnet"].get("torch_imports", []):
+    importlib.import_module(name)
+with torch.no_grad():
+    outputs = [
+        torch.export.load(folder + "/subnet.pt2").module()(x).numpy(),
+        onnxruntime.InferenceSession(folder + "/subnet.onnx").run(None, {"images": x.numpy()})[0],
+    ]
+print(json.dumps([o.tolist() for o in outputs]))
+"""
+
+
 def calm_checkpoint(path, gain=0.2):
     """Random weights whose residual branches are scaled down (the last BatchNorm of each block), as a trained
     ResNet's are: int8 rounding differences then fade instead of growing from layer to layer as they do through
@@ -582,6 +600,21 @@ def test_export_writes_the_int8_model_with_the_search_s_top1_and_model_size(
         size = files[kind].stat().st_size / 1e6
         assert card["file_megabytes"][kind] == pytest.approx(size, abs=1e-6)
         assert size == pytest.approx(choice.metrics["model_size"], rel=0.1)
+
+    # Both files run where importing the library fails, after the imports the card names
+    assert card["graphs"]["subnet"]["torch_imports"] == ["torch.ao.quantization.fx._decomposed"]
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    np.save(in_tmp / "x.npy", x.numpy())
+    out = subprocess.run(
+        [sys.executable, "-c", INT8_WITHOUT_THE_LIBRARY, str(files["description"].parent), str(in_tmp / "x.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with torch.no_grad():
+        expected = program(x).numpy()
+    for got in json.loads(out):
+        assert np.abs(np.array(got) - expected).max() <= 0.05 * max(1.0, np.abs(expected).max())
 
     # subnet.pt keeps the float sub-network the library rebuilds (the int8 ranges come from calibration images)
     float_module = load_subnet(files["weights"])

@@ -38,21 +38,28 @@ class Graph:
     # The parity check's bound on the difference of a file's outputs, relative to their scale; None: float arithmetic's
     # (`neural_nas.export.parity`). An int8 graph sets its own: runtimes round activations to int8 steps differently.
     tolerance: float | None = None
+    # PyTorch modules that register operators the graph uses beyond torch's core ones: a torch runtime imports them
+    # before `torch.export.load` (the model card lists them). Never this library: its files run without it.
+    torch_imports: tuple[str, ...] = ()
 
     def contract(self) -> dict[str, Any]:
-        """The graph's inputs and outputs as the model card records them: names, dtypes, shapes with named axes."""
+        """The graph's inputs and outputs as the model card records them: names, dtypes, shapes with named axes (and
+        the modules to import before loading its torch.export file, if any)."""
 
         def shape(name: str, tensor: Any) -> list[Any]:
             axes = self.dynamic.get(name, {})
             return [axes.get(i, int(n)) for i, n in enumerate(tensor.shape)]
 
-        return {
+        contract: dict[str, Any] = {
             "inputs": [
                 {"name": n, "dtype": str(t.dtype).removeprefix("torch."), "shape": shape(n, t)}
                 for n, t in zip(self.input_names, self.inputs)
             ],
             "outputs": list(self.output_names),
         }
+        if self.torch_imports:
+            contract["torch_imports"] = list(self.torch_imports)
+        return contract
 
 
 def batched(examples: Sequence[Any], size: int = 2) -> Tensors:

@@ -44,6 +44,8 @@ _SCALE_AND_ZERO_POINT = 4 + 8
 # round some activations to the next int8 step (fused int8 kernels, another summation order) and each such step
 # propagates through the layers after it; the measured differences: benchmarks/RESULTS.md, "Int8 export".
 INT8_PARITY = 0.05
+# Registers torch.ops.quantized_decomposed (PyTorch's quantize / dequantize steps), which `torch.export.load` needs.
+QDQ_OPERATORS = "torch.ao.quantization.fx._decomposed"
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ class OFAResNet50Quant(OFAResNet50):
                 "the files of a quantization super-network compute the int8 model the search measured: "
                 "save_subnet(module, supernet, subnet, out, deployed=deployed_subnet(config, module, subnet))",
             )
-        return [replace(graph, tolerance=INT8_PARITY) for graph in super().export_graphs(module)]
+        graphs = super().export_graphs(module)
+        return [replace(g, tolerance=INT8_PARITY, torch_imports=(QDQ_OPERATORS,)) for g in graphs]
 
     def input_contract(self) -> dict[str, Any]:
         return {
