@@ -264,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format",
         default="pt2",
-        help="pt2 (default: torch.export), onnx (needs pip install 'neural-nas[onnx]'), torchscript; several "
-        "separated by commas",
+        help="pt2 (default: torch.export), onnx (needs pip install 'neural-nas[onnx]'), torchscript, hf (a Hugging "
+        "Face model folder of a language model; needs 'neural-nas[llm]'); several separated by commas",
     )
     export.set_defaults(func=cmd_export)
 

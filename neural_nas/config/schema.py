@@ -202,7 +202,15 @@ KEYS: tuple[Key, ...] = (
         "nas.dynas.calibration_size",
         _int_ge(1),
         2000,
-        "Images of `train/` used to recalibrate BatchNorm statistics before each accuracy measurement.",
+        "Images of `train/` used to recalibrate BatchNorm statistics before each accuracy measurement; for "
+        "`hf_causal_lm`, sequences of `train.txt` that score the importance of heads and channels (once).",
+    ),
+    Key(
+        "nas.dynas.sequence_length",
+        AnyOf(_int_ge(2), None),
+        None,
+        "`hf_causal_lm`: tokens per perplexity window and per timed prefill. Unset -> the model's longest, at most "
+        "512.",
     ),
     Key(
         "nas.dynas.mp_calibration_samples",

@@ -23,6 +23,7 @@ CARD_FORMAT = "neural_nas.model_card/1"
 def versions(formats: Sequence[str]) -> dict[str, str]:
     """The versions that wrote the files (and run them: onnx and onnxruntime for an ONNX export)."""
     packages = ["neural-nas", "torch"] + (["onnx", "onnxruntime"] if "onnx" in formats else [])
+    packages += ["transformers", "safetensors"] if "hf" in formats else []
     out = {"python": platform.python_version()}
     for package in packages:
         try:

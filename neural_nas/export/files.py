@@ -51,7 +51,7 @@ def standalone_subnet(config: NASConfig, subnet: Mapping[str, Any], *, supernet:
     name = config.dynas.supernet
     if name is None:
         raise ConfigError("nas.dynas.supernet", None, "the super-network the sub-network belongs to")
-    supernet = supernet if supernet is not None else create_supernet(name)
+    supernet = supernet if supernet is not None else create_supernet(name, config.dynas)
     encoded = supernet.parse_record(subnet)  # a sub-network of another super-network fails here
     d = config.dynas
     supernet.load(pretrained=d.pretrained, ckpt_path=d.supernet_ckpt_path, device="cpu")

@@ -2,7 +2,9 @@
 
 - ``pt2`` (the default): a ``torch.export`` program; ``torch.export.load(path).module()`` runs it, torch only;
 - ``onnx``: ONNX from ``torch.onnx.export(dynamo=True)``; onnxruntime runs it (``pip install 'neural-nas[onnx]'``);
-- ``torchscript``: ``torch.jit.trace`` (deprecated by PyTorch, kept for runtimes that still load it).
+- ``torchscript``: ``torch.jit.trace`` (deprecated by PyTorch, kept for runtimes that still load it);
+- ``hf``: a Hugging Face model folder of a language sub-network (``hf_causal_lm``), which
+  ``AutoModelForCausalLM.from_pretrained`` loads (``pip install 'neural-nas[llm]'``).
 
 ``run(path)`` loads a file the way its user would, without this library, and gives a function from torch input
 tensors to the outputs as numpy arrays: the parity check (`neural_nas.export.parity`) compares those with the module.
@@ -27,7 +29,6 @@ from neural_nas._registry import Registry
 from neural_nas.supernets.graphs import Graph
 
 Runner = Callable[..., list[np.ndarray]]
-ONNX_INSTALL = "pip install 'neural-nas[onnx]'"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class ExportFormat:
     suffix: str
     write: Callable[[Graph, Path], None]
     run: Callable[[Path], Runner]
-    needs: tuple[str, ...] = ()  # modules beyond torch (an extra)
+    needs: tuple[str, ...] = ()  # modules beyond torch
+    extra: str = ""  # the extra of this library that installs them
 
     def require(self) -> None:
         """Fail before any work when a module the format needs is missing, saying what to install."""
@@ -46,7 +48,8 @@ class ExportFormat:
             try:
                 importlib.import_module(module)
             except ImportError as err:
-                raise ImportError(f"export format '{self.name}' needs {module}: {ONNX_INSTALL}") from err
+                install = f"pip install 'neural-nas[{self.extra}]'" if self.extra else f"pip install {module}"
+                raise ImportError(f"export format '{self.name}' needs {module}: {install}") from err
 
 
 format_registry: Registry[ExportFormat] = Registry("export format", "--format")
@@ -179,8 +182,22 @@ def _run_torchscript(path: Path) -> Runner:
     return run
 
 
+def _write_hf(graph: Graph, path: Path) -> None:
+    from neural_nas.supernets.lm.export import write_hf_folder
+
+    write_hf_folder(graph, path)
+
+
+def _run_hf(path: Path) -> Runner:
+    from neural_nas.supernets.lm.export import run_hf_folder
+
+    return run_hf_folder(path)
+
+
 register(ExportFormat("pt2", ".pt2", _write_pt2, _run_pt2))
-register(ExportFormat("onnx", ".onnx", _write_onnx, _run_onnx, needs=("onnx", "onnxscript", "onnxruntime")))
+register(ExportFormat("onnx", ".onnx", _write_onnx, _run_onnx, ("onnx", "onnxscript", "onnxruntime"), "onnx"))
 register(ExportFormat("torchscript", ".torchscript.pt", _write_torchscript, _run_torchscript))
+# A Hugging Face model folder (language models: `neural_nas.supernets.lm.export`).
+register(ExportFormat("hf", "_hf", _write_hf, _run_hf, ("transformers", "safetensors"), "llm"))
 
 DEFAULT_FORMATS = ("pt2",)

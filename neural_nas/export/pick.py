@@ -49,7 +49,7 @@ def export_pick(
         raise ConfigError(
             "nas.dynas.supernet", None, "a registered super-network name", "a Dynamic NAS config is needed to export"
         )
-    supernet = create_supernet(config.dynas.supernet)
+    supernet = create_supernet(config.dynas.supernet, config.dynas)
     results = load_measured(results_csv, list(metrics) if metrics else None, supernet)  # as front and plot check
     choice = pick(results, where, by)
     resolve(formats)  # an unknown or uninstalled format fails before the sub-network is extracted

@@ -22,11 +22,14 @@ MEASUREMENT_KEYS = (
     "test_fraction",
     "calibration_size",
     "mp_calibration_samples",
+    "sequence_length",
     "latency_warmup",
     "latency_steps",
 )
 # What the default measurer (image classification: `measurements.pipeline`) reads.
-IMAGE_CLASSIFICATION_SETTINGS = tuple(k for k in MEASUREMENT_KEYS if k != "mp_calibration_samples")
+IMAGE_CLASSIFICATION_SETTINGS = tuple(
+    k for k in MEASUREMENT_KEYS if k not in ("mp_calibration_samples", "sequence_length")
+)
 # The key a data set that cannot be used is reported under, whichever task's measurer reads it.
 DATA_KEY = "nas.dynas.dataset_path"
 

@@ -95,7 +95,9 @@ for _metric in [
     # A fraction, as the reference wrote it.
     Metric("accuracy_sst2", "SST-2 Acc", True, "fraction", depends_on_weights=True, valid=(0, 1)),
     Metric("bleu", "BLEU", True, "BLEU", depends_on_weights=True, valid=(0, 100)),
-    Metric("model_size", "Model Size", False, "MB"),  # of the quantized model
+    Metric("model_size", "Model Size", False, "MB"),  # of the stored weights (the quantized model's, if quantized)
+    Metric("perplexity", "Perplexity", False, "", aliases=("ppl",), depends_on_weights=True, valid=(1, math.inf)),
+    Metric("decode_latency", "Decode Latency (ms/token)", False, "ms"),
 ]:
     metric_registry.add(_metric)
 

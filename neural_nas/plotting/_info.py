@@ -115,20 +115,17 @@ def load_measured(path: str | os.PathLike, metrics: Sequence[str] | None = None,
 
 def _recorded_supernet(path: Path) -> Any:
     """The super-network of the search recorded beside ``path`` (None: no record, or one not registered here)."""
-    import yaml
-
+    from neural_nas.config import load_yaml
     from neural_nas.results.config_record import record_of
     from neural_nas.supernets import create_supernet, supernet_registry
 
     record = record_of(path)
     if record is None:
         return None
-    name = (
-        ((yaml.safe_load(record.read_text(encoding="utf-8")) or {}).get("nas") or {}).get("dynas", {}).get("supernet")
-    )
-    if not name or name not in supernet_registry:
+    dynas = load_yaml(record).dynas
+    if not dynas.supernet or dynas.supernet not in supernet_registry:
         return None
-    return create_supernet(name)
+    return create_supernet(dynas.supernet, dynas)
 
 
 def _parse_subnet(text: str) -> dict[str, Any]:

@@ -86,6 +86,17 @@ class SuperNetwork:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, genes={self.encoding.n_genes})"
 
+    @classmethod
+    def for_settings(cls, settings: Any) -> SuperNetwork:
+        """An instance for the ``nas.dynas`` section ``settings`` (None when there is none). The search space of most
+        super-networks is fixed: the default ignores them. One whose space comes from its weights (a model folder's
+        config) reads what it needs here, cheaply (construction's contract)."""
+        return cls()
+
+    def serves(self, settings: Any) -> bool:
+        """Whether this instance is the one `for_settings` would give for ``settings`` (a search keeps it then)."""
+        return True
+
     def canonical_metric(self, name: str) -> str:
         """The canonical metric ``name`` means for this super-network (its own aliases first, then the registry's)."""
         key = name.strip().lower()
@@ -216,11 +227,12 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def create_supernet(name: str) -> SuperNetwork:
-    """A fresh instance of the super-network registered as ``name`` (ConfigError with suggestions if unknown).
+def create_supernet(name: str, settings: Any = None) -> SuperNetwork:
+    """A fresh instance of the super-network registered as ``name`` (ConfigError with suggestions if unknown), for
+    the ``nas.dynas`` section ``settings`` (`SuperNetwork.for_settings`).
 
     A class that does not set ``name`` is known by the name it was registered under (messages, records)."""
-    supernet = supernet_registry.get(name)()
+    supernet = supernet_registry.get(name).for_settings(settings)
     if not supernet.name:
         supernet.name = supernet_registry.canonical(name)
     return supernet

@@ -67,8 +67,8 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
             raise ConfigError(f"nas.search.{key}", conf.get(f"nas.search.{key}"), "unset for Dynamic NAS", instead)
     if d.supernet is None:
         raise ConfigError("nas.dynas.supernet", None, "a registered super-network name (required for dynas)")
-    if supernet is None or type(supernet) is not supernet_registry.get(d.supernet):
-        supernet = create_supernet(d.supernet)
+    if supernet is None or type(supernet) is not supernet_registry.get(d.supernet) or not supernet.serves(d):
+        supernet = create_supernet(d.supernet, d)
     if d.metrics is None:
         raise ConfigError(
             "nas.dynas.metrics",
