@@ -1,6 +1,6 @@
 """The ``neural-nas`` command (also ``python -m neural_nas``): a thin layer over the Python API.
 
-    neural-nas search [CONFIG.yaml] [--set dynas.population=20 ...] [--output-dir DIR]
+    neural-nas search [CONFIG.yaml] [--set dynas.population=20 ...] [--where "params<=1e6" ...] [--output-dir DIR]
     neural-nas check-config CONFIG.yaml [--set ...]
     neural-nas list
     neural-nas plot RESULTS.csv [--metrics acc,macs]
@@ -68,6 +68,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from neural_nas.results.config_record import record_of
 
     config = load_search_config(args.config, args.set)
+    if args.where:  # a Dynamic NAS search measures only sub-networks that meet them
+        config.dynas.constraints = [*config.dynas.constraints, *args.where]
     out = Path(args.output_dir)
     res_save_path = approach_class(config).prepare_command_line(config, out)  # or a ConfigError: not from YAML
     agent = NAS(config)  # every config error fails here, before anything is measured or written
@@ -204,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"results CSV (default: ./{DEFAULT_OUTPUT_DIR})",
     )
     search.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    search.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="CONSTRAINT",
+        help="measure only sub-networks with METRIC OP NUMBER on an exact metric, e.g. 'params<=1.5e8' or "
+        "'macs<=300M' (repeatable; adds to nas.dynas.constraints)",
+    )
     search.set_defaults(func=cmd_search)
 
     check = sub.add_parser("check-config", parents=[common, sets], help="validate a config without running it")

@@ -128,6 +128,13 @@ KEYS: tuple[Key, ...] = (
         None,
         "1 to 3 objectives the super-network can measure, in this order (`acc`, `macs`, `params`, `lat`, ...).",
     ),
+    Key(
+        "nas.dynas.constraints",
+        ListOf(String()),
+        [],
+        "Constraints on the super-network's exact metrics, e.g. `params<=1.5e8` or `macs<=300M`: the search "
+        "measures only sub-networks that meet them all (the CLI's `search --where`).",
+    ),
     Key("nas.dynas.population", _int_ge(10), 50, "Sub-networks measured per loop."),
     Key("nas.dynas.num_evals", _int_ge(1), 100000, "Measurements in all, earlier (resumed) rows included."),
     Key(

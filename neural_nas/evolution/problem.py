@@ -13,18 +13,38 @@ from neural_nas.pareto import minimised
 ObjectiveFn = Callable[[np.ndarray], np.ndarray]
 
 
+def penalised(values: np.ndarray, violation: np.ndarray) -> np.ndarray:
+    """Minimised ``values`` where every row that misses the constraints (``violation`` > 0) is made worse than every
+    row that meets them, and the more so the further it misses: any algorithm (pymoo's, ours) then keeps to the
+    feasible sub-networks and is led back to them from outside."""
+    bad = violation > 0
+    if not bad.any():
+        return values
+    values = values.copy()
+    good = values[~bad] if (~bad).any() else values
+    worst, span = good.max(axis=0), np.ptp(values, axis=0) + 1.0
+    values[bad] = worst + span * (1.0 + violation[bad, None])
+    return values
+
+
 class SubnetProblem(Problem):
     """Vectorised over the population: each objective function is called once per generation.
 
     Signs are flipped so that every objective is minimised (pymoo's convention: `neural_nas.pareto.minimised`);
-    real-valued proposals (CMA-ES) are rounded and clipped to valid choice indices.
+    real-valued proposals (CMA-ES) are rounded and clipped to valid choice indices. ``violation``: per vector, how far
+    it misses the search's constraints (0: it meets them); rows that miss are `penalised`.
     """
 
     def __init__(
-        self, cardinalities: np.ndarray, objectives: Sequence[ObjectiveFn], higher_is_better: Sequence[bool]
+        self,
+        cardinalities: np.ndarray,
+        objectives: Sequence[ObjectiveFn],
+        higher_is_better: Sequence[bool],
+        violation: ObjectiveFn | None = None,
     ) -> None:
         self.objectives = list(objectives)
         self.higher_is_better = [bool(h) for h in higher_is_better]
+        self.violation = violation
         super().__init__(
             n_var=len(cardinalities), n_obj=len(self.objectives), xl=0, xu=np.asarray(cardinalities) - 1, vtype=int
         )
@@ -36,7 +56,10 @@ class SubnetProblem(Problem):
         """Objective values (rows: vectors, columns: objectives) with signs flipped so that all are minimised."""
         vectors = self.as_indices(vectors)
         values = np.column_stack([np.asarray(f(vectors), dtype=float) for f in self.objectives])
-        return minimised(values, self.higher_is_better)
+        values = minimised(values, self.higher_is_better)
+        if self.violation is not None:
+            values = penalised(values, np.asarray(self.violation(vectors), dtype=float))
+        return values
 
     def _evaluate(self, x: np.ndarray, out: dict, *args, **kwargs) -> None:
         out["F"] = self.minimised(x)

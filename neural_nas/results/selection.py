@@ -49,18 +49,18 @@ class Constraint:
     bound: float
 
     @classmethod
-    def parse(cls, text: str, available: Sequence[str]) -> Constraint:
+    def parse(cls, text: str, available: Sequence[str], key: str = "--where") -> Constraint:
         match = _CONSTRAINT.match(text)
         if not match:
             raise ConfigError(
-                "--where", text, "METRIC OP NUMBER, e.g. macs<=3e8, macs<=300M or acc>=75 (OP: <=, <, >=, >, ==)"
+                key, text, "METRIC OP NUMBER, e.g. macs<=3e8, macs<=300M or acc>=75 (OP: <=, <, >=, >, ==)"
             )
         name, op, number, suffix = match.groups()
         try:
             bound = float(number.replace("_", "")) * _SUFFIX[suffix]
         except ValueError:
-            raise ConfigError("--where", text, "a number after the operator, e.g. macs<=3e8") from None
-        return cls(resolve_metric(name, available, "--where"), op, bound)
+            raise ConfigError(key, text, "a number after the operator, e.g. macs<=3e8") from None
+        return cls(resolve_metric(name, available, key), op, bound)
 
     def holds(self, metrics: dict[str, float]) -> bool:
         return _OPS[self.op](metrics[self.metric], self.bound)
@@ -70,6 +70,12 @@ class Constraint:
         if self.holds(metrics):
             return 0.0
         return abs(metrics[self.metric] - self.bound) / max(abs(self.bound), 1e-12)
+
+    def misses(self, values: np.ndarray) -> np.ndarray:
+        """`miss` of each of ``values`` (an array of this metric's values)."""
+        values = np.asarray(values, dtype=float)
+        miss = np.abs(values - self.bound) / max(abs(self.bound), 1e-12)
+        return np.where(_OPS[self.op](values, self.bound), 0.0, miss)
 
     def __str__(self) -> str:
         return f"{self.metric} {self.op} {self.bound:g}"

@@ -5,6 +5,7 @@ Importing this package registers the built-ins without importing torch or ofa (t
 """
 
 from neural_nas.supernets import (  # noqa: F401  (built-ins)
+    lm,
     ofa_digits,
     ofa_mbv3,
     ofa_proxyless,

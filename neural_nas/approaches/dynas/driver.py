@@ -67,9 +67,9 @@ class Driver:
     def unmeasured(self, vectors: np.ndarray) -> np.ndarray:
         seen, keep = set(), []
         # Canonical forms: an encoding of a network measured under other (inactive) genes is that network.
-        for row in self.settings.supernet.canonical(
-            np.asarray(vectors, dtype=np.int64).reshape(-1, self.encoding.n_genes)
-        ):
+        rows = self.settings.supernet.canonical(np.asarray(vectors, dtype=np.int64).reshape(-1, self.encoding.n_genes))
+        rows = rows[self.settings.violation(rows) == 0]  # a sub-network that misses a constraint is never measured
+        for row in rows:
             key = tuple(int(v) for v in row)
             if key not in seen and not self.study.is_done(self._subnet(row)):
                 seen.add(key)
@@ -85,7 +85,8 @@ class Driver:
         if self._every_network is None:  # the space does not change: enumerate it once per search
             axes = [np.arange(int(c)) for c in self.encoding.cardinalities]
             every = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, self.encoding.n_genes)
-            self._every_network = np.unique(self.settings.supernet.canonical(every), axis=0)
+            every = np.unique(self.settings.supernet.canonical(every), axis=0)
+            self._every_network = every[self.settings.violation(every) == 0]
         networks = self._every_network
         recorded = [t.arch for t in self.study.trials + self.study.stopped] + self.study.failures
         done = [self.encoding.dict_to_vector(a) for a in recorded]
@@ -105,7 +106,14 @@ class Driver:
             more = self.unmeasured(np.concatenate([out, draw]))[:n]
             stalled = stalled + 1 if len(more) == len(out) else 0
             out = more
-        if len(out) < n:
+        if len(out) < n and self.settings.constraints:
+            logger.info(
+                "%d random draws in a row met no unmeasured sub-network within %s: %d found",
+                MAX_FRUITLESS_DRAWS,
+                ", ".join(str(c) for c in self.settings.constraints),
+                len(out),
+            )
+        elif len(out) < n:
             logger.warning(
                 "%s: only %d unmeasured networks found of the %d that n_networks() leaves; if canonical() merges "
                 "encodings, n_networks() must count the merged networks",
@@ -124,7 +132,10 @@ class Driver:
         predictors = [self.fit_predictor(m) for m in self.settings.metric_names]
         self._pending_quality = {p.metric: p for p in predictors if not isinstance(p, ExactMetric)}
         return SubnetProblem(
-            self.encoding.cardinalities, [p.predict for p in predictors], self.settings.higher_is_better
+            self.encoding.cardinalities,
+            [p.predict for p in predictors],
+            self.settings.higher_is_better,
+            self._violation(),
         )
 
     def fit_predictor(self, metric: str) -> Any:
@@ -150,7 +161,11 @@ class Driver:
             self.encoding.cardinalities,
             [lookup(n) for n in self.settings.metric_names],
             self.settings.higher_is_better,
+            self._violation(),
         )
+
+    def _violation(self) -> Any:
+        return self.settings.violation if self.settings.constraints else None
 
     # -- measuring ------------------------------------------------------------------------------------------------
     def measure(self, vectors: np.ndarray) -> None:

@@ -43,10 +43,20 @@ class Settings:
     seed: int
     distributed: bool
     racing: bool = False
+    constraints: tuple[Any, ...] = ()  # `results.selection.Constraint`s on exact metrics
 
     @property
     def metric_names(self) -> list[str]:
         return [m.name for m in self.metrics]
+
+    def violation(self, vectors: Any) -> Any:
+        """Per choice-index vector, how far it misses the constraints (the largest relative miss; 0: it meets all)."""
+        import numpy as np
+
+        if not self.constraints:
+            return np.zeros(len(vectors))
+        exact = self.supernet.exact_metrics(vectors)
+        return np.max([c.misses(exact[c.metric]) for c in self.constraints], axis=0)
 
     @property
     def higher_is_better(self) -> list[bool]:
@@ -97,6 +107,7 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
         if not d.pretrained:
             logger.warning("nas.dynas.pretrained is false: accuracy is measured on randomly initialised weights")
     search = conf.nas.search
+    constraints = tuple(search_constraints(d.constraints, supernet))
     return Settings(
         supernet=supernet,
         metrics=metrics,
@@ -111,7 +122,27 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
         seed=search.seed,
         distributed=d.distributed,
         racing=d.racing,
+        constraints=constraints,
     )
+
+
+def search_constraints(texts: Any, supernet: Any) -> list[Any]:
+    """``nas.dynas.constraints`` parsed; each must be on an exact metric (known before measuring a sub-network)."""
+    from neural_nas.results.selection import Constraint
+
+    key = "nas.dynas.constraints"
+    exact = list(supernet.exact_metric_names)
+    parsed = [Constraint.parse(text, list(supernet.metrics), key) for text in texts or ()]
+    for text, constraint in zip(texts or (), parsed):
+        if constraint.metric not in exact:
+            raise ConfigError(
+                key,
+                text,
+                f"a constraint on an exact metric of {supernet.name} ({', '.join(exact) or 'it has none'})",
+                f"{constraint.metric} is known only once a sub-network is measured: search, then pick with "
+                f"--where '{text}' (neural-nas front / export)",
+            )
+    return parsed
 
 
 def warn_unused_settings(conf: NASConfig, supernet: Any) -> None:

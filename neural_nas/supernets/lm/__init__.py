@@ -8,3 +8,5 @@
 
 Importing this package needs neither torch nor transformers: `supernet` imports them when a model is loaded.
 """
+
+from neural_nas.supernets.lm import supernet  # noqa: E402, F401  (registers hf_causal_lm)

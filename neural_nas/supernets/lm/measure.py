@@ -15,6 +15,7 @@ Latency, on ``batch_size`` sequences: ``latency`` is the prefill of ``sequence_l
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Iterator
@@ -112,11 +113,13 @@ def latencies(model: nn.Module, vocab: int, batch: int, tokens: int, warmup: int
     generator = torch.Generator().manual_seed(0)
     prompt = torch.randint(0, vocab, (batch, tokens), generator=generator).to(device)
     prefill = _timed(lambda: model(input_ids=prompt, use_cache=False), warmup, steps)
-    cache = model(input_ids=prompt, use_cache=True).past_key_values
+    # transformers 5 renames the cache (``past_key_values`` still works, with a warning, until 5.40).
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    cache = getattr(model(input_ids=prompt, use_cache=True), name)
     token = prompt[:, -1:]
 
     def step() -> None:  # the cache grows by one token per step (the caller leaves room for warmup + steps)
         nonlocal cache
-        cache = model(input_ids=token, past_key_values=cache, use_cache=True).past_key_values
+        cache = getattr(model(input_ids=token, use_cache=True, **{name: cache}), name)
 
     return prefill, _timed(step, warmup, steps)
