@@ -5,8 +5,9 @@ on their own (BatchNorm recalibrated where the super-network needs it: `SuperNet
 gives the model the search measured of it (the same module, or the int8 model of a quantization policy). `save_subnet`
 writes into a folder:
 
-- ``subnet.pt``: weights only, ``{"format", "supernet", "subnet", "state_dict"}``: plain tensors, strings and numbers,
-  so ``torch.load(path, weights_only=True)`` reads it; `load_subnet` rebuilds the module with this library;
+- ``subnet.pt``: weights only, ``{"format", "supernet", "supernet_settings", "subnet", "state_dict"}``: plain
+  tensors, strings and numbers, so ``torch.load(path, weights_only=True)`` reads it; `load_subnet` rebuilds the module
+  with this library;
 - each graph of the deployed model (`SuperNetwork.export_graphs`: ``subnet``, or ``encoder`` and ``decoder_step``) in
   each asked format (`neural_nas.export.formats`: ``subnet.pt2``, ``subnet.onnx``, ``subnet.torchscript.pt``), each
   run back and compared with the module (`neural_nas.export.parity`);
@@ -19,6 +20,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -88,7 +90,13 @@ def save_subnet(
     record = supernet.subnet_record(encoded)
     module = module.cpu().eval()
     files = {"weights": out / WEIGHTS_FILE}
-    payload = {"format": FORMAT, "supernet": supernet.name, "subnet": record, "state_dict": module.state_dict()}
+    payload = {
+        "format": FORMAT,
+        "supernet": supernet.name,
+        "supernet_settings": supernet.settings_record(),
+        "subnet": record,
+        "state_dict": module.state_dict(),
+    }
     tmp = files["weights"].with_suffix(".pt.tmp")
     torch.save(payload, tmp)
     os.replace(tmp, files["weights"])
@@ -123,7 +131,7 @@ def load_subnet(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
     payload = torch.load(path, map_location=device, weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ConfigError(str(path), type(payload).__name__, f"a sub-network file written by save_subnet ({FORMAT})")
-    supernet = create_supernet(payload["supernet"])
+    supernet = create_supernet(payload["supernet"], SimpleNamespace(**payload.get("supernet_settings", {})))
     supernet.load(pretrained=False, ckpt_path=None, device=device)  # only the shapes: the weights come from the file
     module = supernet.active_subnet(supernet.parse_record(payload["subnet"]))
     module.load_state_dict(payload["state_dict"])

@@ -97,6 +97,10 @@ class SuperNetwork:
         """Whether this instance is the one `for_settings` would give for ``settings`` (a search keeps it then)."""
         return True
 
+    def settings_record(self) -> dict[str, Any]:
+        """The ``nas.dynas`` settings `for_settings` read (a saved sub-network records them to rebuild its shapes)."""
+        return {}
+
     def canonical_metric(self, name: str) -> str:
         """The canonical metric ``name`` means for this super-network (its own aliases first, then the registry's)."""
         key = name.strip().lower()

@@ -8,9 +8,9 @@ A sub-network keeps, per layer, whether the layer runs, how many key/value group
 many MLP channels. Its costs, in closed form (checked against counters in the tests):
 
 - ``params``: every stored tensor's elements (a tied output layer counted once);
-- ``macs``: multiply-accumulates of one token's forward pass with no context before it: every weight matrix,
-  the output layer included, plus the attention of the token to itself (``2 * query heads * head_dim`` per layer);
-  attention over a context of ``n`` earlier tokens adds ``2 * n * query heads * head_dim`` per layer;
+- ``macs``: multiply-accumulates of one token's forward pass through every weight matrix, the output layer included
+  (the exact form of "2 x parameters" FLOPs per token); the attention over a context of ``n`` tokens adds
+  ``2 * n * query heads * head_dim`` per layer, which depends on the context and is not counted;
 - ``model_size``: megabytes of the weights in the model's stored dtype (what a safetensors file holds, header aside).
 """
 
@@ -137,8 +137,7 @@ def lm_costs(shape: LMShape, kept: np.ndarray, kv: np.ndarray, channels: np.ndar
     head = 0 if s.tied else s.vocab * h
     per_layer = attn_weights + attn_extra + mlp_weights + mlp_extra + norms
     params = outer + head + (kept * per_layer).sum(axis=1)
-    self_attention = 2 * q  # the token's query against its own key, then its value
-    macs = s.vocab * h + (kept * (attn_weights + mlp_weights + self_attention)).sum(axis=1)
+    macs = s.vocab * h + (kept * (attn_weights + mlp_weights)).sum(axis=1)
     return {
         "params": params.astype(np.float64),
         "macs": macs.astype(np.float64),

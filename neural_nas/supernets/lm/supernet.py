@@ -114,6 +114,9 @@ class HFCausalLM(TorchModelSuperNetwork):
             )
         return cls(path, json.loads(config_file.read_text(encoding="utf-8")))
 
+    def settings_record(self) -> dict[str, Any]:
+        return {"supernet_ckpt_path": str(self.model_dir)}
+
     def serves(self, settings: Any) -> bool:
         path = getattr(settings, "supernet_ckpt_path", None)
         return path is not None and Path(path).resolve() == self.model_dir.resolve()
