@@ -57,6 +57,30 @@ def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_fil
     assert len(synthetic.calls) == 12 and len(rows(in_tmp / "out" / "dynas_results.csv")) == 12
 
 
+def test_search_where_measures_only_sub_networks_within_it(in_tmp, config_file, register_supernet, synthetic):
+    """``search --where`` constrains the search itself (here a space whose MACs are exact: a Synthetic subclass)."""
+    import numpy as np
+
+    class ExactMacs(synthetic):
+        name = "synthetic_exact_macs_cli"
+        exact_metric_names = ("macs",)
+
+        def exact_metrics(self, vectors):
+            a = np.asarray(self.encoding.params["a"]["vars"])[vectors[:, :6]]
+            b = np.asarray(self.encoding.params["b"]["vars"])[vectors[:, 6:]]
+            return {"macs": 1e6 * ((a * b).sum(axis=1) + 1)}
+
+    register_supernet(ExactMacs)
+    code = main(
+        ["search", str(config_file), *SMALL, "--set", f"nas.dynas.supernet={ExactMacs.name}", "--where", "macs<=10M"]
+        + ["--no-plots", "-o", "out"]
+    )
+    assert code == 0
+    with open(in_tmp / "out" / "dynas_results.csv", newline="") as f:
+        macs = [float(row["MACs"]) for row in csv.DictReader(f)]
+    assert len(macs) == 12 and max(macs) <= 10e6
+
+
 def test_search_keeps_the_configured_results_csv(in_tmp, config_file):
     code = main(["search", str(config_file), *SMALL, "--set", "nas.dynas.results_csv_path=mine.csv", "--no-plots"])
     assert code == 0

@@ -415,3 +415,48 @@ def test_the_driver_never_measures_a_sub_network_twice(in_tmp, caplog, dynas_con
     agent.search()
     assert len(synthetic.calls) == len(set(synthetic.calls)) == 3
     assert "proposed 3 sub-network(s) measured already or twice" in caplog.text
+
+
+@pytest.fixture
+def exact_macs(register_supernet):
+    """The synthetic space with its MACs exact (known before measuring): what search constraints apply to."""
+
+    class ExactMacs(Synthetic):
+        name = "synthetic_exact_macs"
+        exact_metric_names = ("macs",)
+
+        def exact_metrics(self, vectors):
+            values = np.asarray(self.encoding.params["a"]["vars"])[vectors[:, :6]]
+            b = np.asarray(self.encoding.params["b"]["vars"])[vectors[:, 6:]]
+            return {"macs": 1e6 * ((values * b).sum(axis=1) + 1)}
+
+    return register_supernet(ExactMacs)
+
+
+@pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
+def test_a_constrained_search_measures_only_what_meets_the_constraints(in_tmp, tactic, dynas_config, exact_macs):
+    c = dynas_config(exact_macs.name, ("acc", "macs"), num_evals=25, search_tactic=tactic, constraints=["macs<=12M"])
+    NAS(c).search()
+    measured = read_rows(in_tmp / "dynas_results.csv")
+    assert len(measured) == 25 and len(exact_macs.calls) == 25
+    supernet = exact_macs()
+    for row in measured:
+        vector = supernet.encoding.dict_to_vector(supernet.parse_record(row[0]))
+        assert supernet.exact_metrics(vector[None])["macs"][0] <= 12e6
+
+
+def test_a_search_constraint_must_be_on_an_exact_metric(dynas_config, exact_macs):
+    with pytest.raises(ConfigError, match="exact metric") as err:
+        NAS(dynas_config(exact_macs.name, ("acc", "macs"), constraints=["acc>=60"]))
+    assert "--where 'acc>=60'" in str(err.value)
+    with pytest.raises(ConfigError, match="nas.dynas.constraints"):
+        NAS(dynas_config(exact_macs.name, ("acc", "macs"), constraints=["macs about 3"]))
+
+
+def test_rows_that_miss_a_constraint_rank_behind_every_row_that_meets_it():
+    from neural_nas.evolution.problem import penalised
+
+    values = np.array([[1.0, 5.0], [9.0, 9.0], [0.0, 0.0], [0.5, 0.5]])
+    out = penalised(values, np.array([0.0, 0.0, 0.1, 2.0]))
+    assert (out[:2] == values[:2]).all()
+    assert (out[2] > values[:2].max(axis=0)).all() and (out[3] > out[2]).all()  # the further off, the worse
