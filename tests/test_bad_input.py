@@ -265,6 +265,35 @@ def _unknown_export_format(tmp: Path) -> Callable[[], Any]:
     return lambda: save_subnet(None, create_supernet("ofa_mbv3_digits"), {}, tmp / "out", formats="tflite")
 
 
+def _lm_doc(tmp: Path, **dynas: Any) -> dict:
+    """A Dynamic NAS document of ``hf_causal_lm`` on a model folder with only its config (enough for the genes)."""
+    folder = tmp / "model"
+    folder.mkdir(exist_ok=True)
+    config = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4}
+    config |= {"num_key_value_heads": 2, "intermediate_size": 64, "vocab_size": 50, "max_position_embeddings": 64}
+    (folder / "config.json").write_text(json.dumps(config))
+    values = {"supernet": "hf_causal_lm", "metrics": ["perplexity", "params"], "supernet_ckpt_path": str(folder)}
+    return {"nas": {"approach": "dynas", "dynas": {**values, "population": 10, "num_evals": 12, **dynas}}}
+
+
+def _lm_case(**dynas: Any) -> Callable[[Path], Callable[[], Any]]:
+    return lambda tmp: lambda: NAS(write_yaml(tmp, _lm_doc(tmp, **dynas))).search()
+
+
+def _lm_without_weights(tmp: Path) -> Callable[[], Any]:
+    (tmp / "text").mkdir()
+    for name in ("train.txt", "valid.txt"):
+        (tmp / "text" / name).write_text("a b c d\n" * 20)
+    doc = _lm_doc(tmp, dataset_path=str(tmp / "text"), pretrained=True)
+    return lambda: NAS(write_yaml(tmp, doc)).search()
+
+
+def _lm_unknown_family(tmp: Path) -> Callable[[], Any]:
+    doc = _lm_doc(tmp)
+    (tmp / "model" / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
+    return lambda: NAS(write_yaml(tmp, doc))
+
+
 def _other_supernet_csv(tmp: Path) -> Callable[[], Any]:
     """Rows that parse as MobileNetV3 w1.0 sub-networks but whose MACs are those of another network."""
     path = earlier_mbv3_csv(tmp)
@@ -507,6 +536,13 @@ CASES: list[Case] = [
         file="dynas_results.csv.racing.jsonl",
     ),
     Case("unknown export format", _unknown_export_format, "--format", registry=format_registry),
+    # search constraints and the language-model super-network
+    yaml_case("constraint on a measured metric", dynas_doc(constraints=["acc>=70"]), "nas.dynas.constraints"),
+    yaml_case("constraint not a list", dynas_doc(constraints="macs<=3M"), "nas.dynas.constraints"),
+    Case("language model without its folder", _lm_case(supernet_ckpt_path=None), "supernet_ckpt_path"),
+    Case("language model of an unknown family", _lm_unknown_family, "model_type one of"),
+    Case("language model text missing", _lm_case(dataset_path="nowhere", pretrained=False), "train.txt and valid.txt"),
+    Case("language model without safetensors weights", _lm_without_weights, "safetensors"),
     Case(
         "dataset_path missing",
         lambda tmp: (

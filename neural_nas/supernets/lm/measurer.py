@@ -35,6 +35,8 @@ class LanguageModelMeasurer:
         self.latency_input = {"batch_size": d.batch_size, "prefill_tokens": self.prompt, "device": ctx.device}
         self.ids = None
         if "perplexity" in self.metrics:
+            if d.pretrained:
+                supernet.check_weights()  # before the text is read: the cheaper mistake first
             valid = text_file(d.dataset_path, "valid.txt", "perplexity is measured on it")
             text_file(d.dataset_path, "train.txt", "its text scores which heads and channels matter")
             self.ids = tokens_of(supernet.tokenizer(), valid, d.test_fraction)

@@ -144,8 +144,7 @@ class HFCausalLM(TorchModelSuperNetwork):
             from transformers import AutoConfig, AutoModelForCausalLM
 
             if pretrained:
-                if not any(self.model_dir.glob("*.safetensors")):
-                    raise ConfigError(CKPT_KEY, str(self.model_dir), "weights in .safetensors files (never a pickle)")
+                self.check_weights()
                 model = AutoModelForCausalLM.from_pretrained(self.model_dir, use_safetensors=True, dtype=torch.float32)
             else:
                 logger.warning("super-network %s is randomly initialised (pretrained=False)", self.name)
@@ -156,11 +155,30 @@ class HFCausalLM(TorchModelSuperNetwork):
             self._model = model.eval()
         self._model.to(device)
 
+    def check_weights(self) -> None:
+        """A ConfigError unless the folder holds safetensors weights (a pickled checkpoint is never loaded)."""
+        if not any(self.model_dir.glob("*.safetensors")):
+            raise ConfigError(
+                CKPT_KEY,
+                str(self.model_dir),
+                "a model folder with weights in .safetensors files",
+                "pickled checkpoints (.bin, .pt) are not loaded: save the model with safe_serialization",
+            )
+
     def tokenizer(self) -> Any:
+        """The folder's own tokenizer; a folder without a usable one is a ConfigError."""
         require_transformers()
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(self.model_dir)
+        try:
+            return AutoTokenizer.from_pretrained(self.model_dir)
+        except (OSError, ValueError) as err:
+            raise ConfigError(
+                CKPT_KEY,
+                str(self.model_dir),
+                "a model folder with its tokenizer (tokenizer.json and its config)",
+                str(err).splitlines()[0],
+            ) from err
 
     def sequence_length(self, settings: Any) -> int:
         """Tokens per window: ``nas.dynas.sequence_length``, else the model's longest up to 512."""
