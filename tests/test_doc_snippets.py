@@ -225,6 +225,39 @@ def after_search_python(b: Block) -> None:
         assert torch.equal(scope["same"](x), scope["module"](x))
 
 
+# -- docs/language_models.md ---------------------------------------------------------------------------------------
+def language_model_search() -> None:
+    """The page's YAML at reduced size: a tiny generated Qwen2 folder and text at its paths, 12 measurements."""
+    from tests.lm_data import make_model_dir, write_text_folder
+
+    make_model_dir(Path("models/Qwen2.5-0.5B"), "qwen2")
+    write_text_folder(Path("data/wikitext-2"), train=100, valid=30)
+
+
+def language_models_yaml(b: Block) -> None:
+    language_model_search()
+    reduced = b.code
+    for old, new in {
+        "calibration_size: 256": "calibration_size: 4",
+        "sequence_length: 512": "sequence_length: 24",
+        "num_evals: 300": "num_evals: 12\n    population: 10\n    inner_evals: 200",
+    }.items():
+        assert old in reduced, f"the reduction {old!r} no longer applies: update this test with the doc"
+        reduced = reduced.replace(old, new)
+    Path("nas.yaml").write_text(reduced)
+    agent = NAS("nas.yaml")
+    agent.search()
+    assert len(agent.study) == 12 and all(t.metrics["params"] <= 3.5e8 for t in agent.study.trials)
+
+
+def language_models_export(b: Block) -> None:
+    language_models_yaml(block("docs/language_models.md", "nas:"))
+    command = "export dynas_results.csv --config nas.yaml --pick min:perplexity --format hf --out my_model"
+    assert main(shlex.split(command)) == 0
+    scope = run_python(b.code)
+    assert scope["model"].config.vocab_size == 64 and scope["tokenizer"]("the cat .")["input_ids"]
+
+
 HERE: dict[tuple[str, str], Callable] = {
     ("README.md", 'python -m pip install -e ".[plot]" && python -m neural_nas search'): readme_main_job,
     ("README.md", 'python -m pip install -e ".[dev]" && python -m pytest'): readme_tests,
@@ -250,6 +283,13 @@ HERE: dict[tuple[str, str], Callable] = {
         after_search_commands
     ),
     ("docs/after_search.md", "from neural_nas.config import load_yaml"): after_search_python,
+    ("docs/language_models.md", 'python -m pip install -e ".[llm]"   # transformers and safetensors'): (
+        getting_started_install
+    ),
+    ("docs/language_models.md", "nas:"): language_models_yaml,
+    ("docs/language_models.md", "from transformers import AutoModelForCausalLM, AutoTokenizer"): (
+        language_models_export
+    ),
 }
 
 ELSEWHERE: dict[tuple[str, str], str] = {

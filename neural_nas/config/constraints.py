@@ -101,7 +101,7 @@ class OneOf(Constraint):
 
 
 class ListOf(Constraint):
-    """A non-empty list (or tuple) whose items satisfy ``item``."""
+    """A list (or tuple) of ``min_len`` (default 1) to ``max_len`` items, each satisfying ``item``."""
 
     def __init__(self, item: Constraint, min_len: int = 1, max_len: int | None = None) -> None:
         self.item, self.min_len, self.max_len = item, min_len, max_len
@@ -114,6 +114,8 @@ class ListOf(Constraint):
         return all(self.item.is_satisfied_by(v) for v in value)
 
     def __str__(self) -> str:
+        if self.min_len == 0 and self.max_len is None:
+            return f"a list of items, each {self.item}"
         size = f"at least {self.min_len}" if self.max_len is None else f"{self.min_len} to {self.max_len}"
         size = str(self.min_len) if self.max_len == self.min_len else size
         return f"a list of {size} items, each {self.item}"
@@ -127,7 +129,7 @@ class ListOf(Constraint):
             raise ConfigError(key, value, str(self))
 
     def invalid_example(self) -> Any:
-        return []
+        return [] if self.min_len > 0 else "not a list"
 
 
 class SearchSpaceMapping(Constraint):

@@ -130,7 +130,7 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "nas.dynas.constraints",
-        ListOf(String()),
+        ListOf(String(), 0),
         [],
         "Constraints on the super-network's exact metrics, e.g. `params<=1.5e8` or `macs<=300M`: the search "
         "measures only sub-networks that meet them all (the CLI's `search --where`).",
