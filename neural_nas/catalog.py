@@ -21,7 +21,7 @@ def describe() -> str:
     for name in supernet_registry.names():
         cls = supernet_registry.get(name)
         encoding = getattr(cls, "encoding", None)
-        genes = f"{encoding.n_genes} genes" if encoding is not None else "genes unknown"
+        genes = f"{encoding.n_genes} genes" if encoding is not None else "per model"
         lines.append(f"  {name:34s} {genes:10s} metrics: {', '.join(getattr(cls, 'metrics', ()))}")
     lines += ["", "Dynamic NAS metrics (nas.dynas.metrics, 1 to 3):"]
     for name in metric_registry.names():

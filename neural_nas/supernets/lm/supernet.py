@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from neural_nas.config.schema import BY_PATH
 from neural_nas.errors import ConfigError
 from neural_nas.supernets._base import supernet_registry
 from neural_nas.supernets._torch_model import TorchModelSuperNetwork
@@ -200,7 +201,8 @@ class HFCausalLM(TorchModelSuperNetwork):
         text = text_file(d.dataset_path, "train.txt", "its text scores which heads and channels matter")
         length = self.sequence_length(d)
         key = importance.fingerprint(self.model_dir, text, d.calibration_size, length)
-        cache = Path(f"{d.results_csv_path}.importance.safetensors")
+        results = d.results_csv_path or BY_PATH["nas.dynas.results_csv_path"].unset  # the CSV's default name if unset
+        cache = Path(f"{results}.importance.safetensors")
         scores = importance.cached_scores(cache, key)
         if scores is None:
             batches = sequences(tokens_of(self.tokenizer(), text), length, d.calibration_size)
