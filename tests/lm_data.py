@@ -59,12 +59,13 @@ def write_tokenizer(folder: Path) -> None:
 
 
 def tiny_config(family: str, vocab: int = 64, layers: int = 3):
-    """A small config of ``family`` (``gpt2``, ``llama`` with grouped-query attention, ``qwen2`` with biases)."""
-    from transformers import GPT2Config, LlamaConfig, Qwen2Config
+    """A small config of ``family``: ``gpt2``, or grouped-query attention in ``llama``, ``mistral``, ``qwen2`` (with
+    query/key/value biases) and ``qwen3`` (per-head query/key norms, tied output layer)."""
+    from transformers import GPT2Config, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
     if family == "gpt2":
         return GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=layers, n_head=4, n_inner=64)
-    cls = {"llama": LlamaConfig, "qwen2": Qwen2Config}[family]
+    cls = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config, "qwen3": Qwen3Config}[family]
     return cls(
         vocab_size=vocab,
         hidden_size=32,
@@ -72,8 +73,9 @@ def tiny_config(family: str, vocab: int = 64, layers: int = 3):
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
+        head_dim=8,
         max_position_embeddings=64,
-        tie_word_embeddings=False,
+        tie_word_embeddings=family == "qwen3",
     )
 
 

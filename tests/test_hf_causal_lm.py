@@ -19,7 +19,7 @@ from neural_nas.measurements.context import MeasureContext  # noqa: E402
 from neural_nas.supernets import create_supernet  # noqa: E402
 from tests.lm_data import make_model_dir, write_text_folder  # noqa: E402
 
-FAMILIES = ("gpt2", "llama", "qwen2")
+FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3")
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +241,14 @@ def test_export_writes_a_hugging_face_folder_that_transformers_loads_alone(famil
     np.save(tmp_path / "x.npy", x.numpy())
     for name, subnet in (("mixed", mixed), ("uniform", uniform)):
         module = supernet.standalone(subnet, ctx)
-        files = save_subnet(module, supernet, subnet, tmp_path / name, formats="hf,pt2")
+        formats = ["hf", "pt2"] + (["onnx"] if family == "llama" else [])  # token ids, dynamic batch and length
+        files = save_subnet(module, supernet, subnet, tmp_path / name, formats=formats)
         folder = files["hf"]
         config = json.loads((folder / "config.json").read_text())
         assert ((folder / "modeling_pruned.py").exists()) == (name == "mixed") == ("pruned_layers" in config)
         card = json.loads(files["description"].read_text())
-        assert card["parity"]["hf"]["subnet"]["max_abs_diff"] <= 1e-4
+        assert set(card["parity"]) == set(formats)
+        assert all(card["parity"][f]["subnet"]["max_abs_diff"] <= 1e-4 for f in formats)
         out = subprocess.run(
             [sys.executable, "-c", LOAD_WITHOUT_THE_LIBRARY, str(folder), str(tmp_path / "x.npy")],
             capture_output=True,
