@@ -445,6 +445,38 @@ def test_a_constrained_search_measures_only_what_meets_the_constraints(in_tmp, t
         assert supernet.exact_metrics(vector[None])["macs"][0] <= 12e6
 
 
+@pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
+def test_a_constrained_search_of_a_small_space_measures_every_feasible_network_then_stops(
+    in_tmp, tactic, dynas_config, register_supernet
+):
+    """3 genes of each kind: 1,728 networks, 54 within 2M MACs; a budget of 100 measures those 54 and stops."""
+
+    class SmallExact(Synthetic):
+        name = "synthetic_small_exact"
+        encoding = genes(3)
+        exact_metric_names = ("macs",)
+
+        def exact_metrics(self, vectors):
+            a = np.asarray(self.encoding.params["a"]["vars"])[vectors[:, :3]]
+            b = np.asarray(self.encoding.params["b"]["vars"])[vectors[:, 3:]]
+            return {"macs": 1e6 * ((a * b).sum(axis=1) + 1)}
+
+    register_supernet(SmallExact)
+    supernet = SmallExact()
+    every = np.stack(np.meshgrid(*[np.arange(c) for c in supernet.encoding.cardinalities], indexing="ij"), -1)
+    feasible = int((supernet.exact_metrics(every.reshape(-1, 6))["macs"] <= 2e6).sum())
+    c = dynas_config(SmallExact.name, ("acc", "macs"), num_evals=100, search_tactic=tactic, constraints=["macs<=2M"])
+    NAS(c).search()
+    assert len(SmallExact.calls) == len(set(SmallExact.calls)) == len(read_rows(in_tmp / "dynas_results.csv"))
+    if tactic != "evolutionary":  # the evolutionary baseline may converge before it has seen them all
+        assert len(SmallExact.calls) == feasible == 54
+
+
+def test_constraints_no_sub_network_meets_are_refused_before_any_work(dynas_config, exact_macs):
+    with pytest.raises(ConfigError, match="none of 20000 drawn at random"):
+        NAS(dynas_config(exact_macs.name, ("acc", "macs"), constraints=["macs<=0.5M"]))
+
+
 def test_a_search_constraint_must_be_on_an_exact_metric(dynas_config, exact_macs):
     with pytest.raises(ConfigError, match="exact metric") as err:
         NAS(dynas_config(exact_macs.name, ("acc", "macs"), constraints=["acc>=60"]))
@@ -456,7 +488,11 @@ def test_a_search_constraint_must_be_on_an_exact_metric(dynas_config, exact_macs
 def test_rows_that_miss_a_constraint_rank_behind_every_row_that_meets_it():
     from neural_nas.evolution.problem import penalised
 
-    values = np.array([[1.0, 5.0], [9.0, 9.0], [0.0, 0.0], [0.5, 0.5]])
-    out = penalised(values, np.array([0.0, 0.0, 0.1, 2.0]))
+    values = np.array([[1.0, 5.0], [9.0, 9.0], [0.0, 0.0], [0.5, 0.5], [0.1, 0.1]])
+    out = penalised(values, np.array([0.0, 0.0, 0.1, 2.0, np.nan]))
     assert (out[:2] == values[:2]).all()
     assert (out[2] > values[:2].max(axis=0)).all() and (out[3] > out[2]).all()  # the further off, the worse
+    assert (out[4] > values[:2].max(axis=0)).all()  # an unknown violation is no feasibility
+    # rows evaluated in another call (offspring after parents) compare the same way
+    later = penalised(np.array([[1e9, 1e9]]), np.array([0.0]))
+    assert (later[0] < out[2]).all()

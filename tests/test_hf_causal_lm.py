@@ -149,6 +149,16 @@ def test_the_most_important_group_and_channels_come_first(model_dirs, text, tmp_
 # --- perplexity --------------------------------------------------------------------------------------------------
 
 
+def test_a_dropped_layer_s_other_genes_make_no_other_network(model_dirs, text, tmp_path):
+    supernet = create_supernet("hf_causal_lm", settings(model_dirs["llama"], text, tmp_path))
+    vectors = supernet.encoding.random_vectors(500, rng=0)
+    canonical = supernet.canonical(vectors)
+    assert (supernet.exact_metrics(canonical)["params"] == supernet.exact_metrics(vectors)["params"]).all()
+    kept = canonical[:, :3] == 1
+    assert (canonical[:, 3:6][~kept] == 0).all() and (canonical[:, 6:][~kept] == 0).all()
+    assert supernet.n_networks() == (1 + 2 * 4) ** 3  # per layer: dropped, or one of 2 x 4 widths
+
+
 def test_every_token_is_scored_once_with_half_a_window_of_context():
     from neural_nas.supernets.lm.measure import scored_windows
 
@@ -236,7 +246,9 @@ def test_export_writes_a_hugging_face_folder_that_transformers_loads_alone(famil
     mixed = enc.vector_to_dict(enc.random_vectors(1, rng=3)[0])
     mixed["keep_layer"] = [1, 0, 1]
     mixed["mlp_channels"] = [16, 64, 48]  # different widths per layer: the folder carries its own model class
-    uniform = {"keep_layer": [1, 1, 0], "kv_heads": [enc.params["kv_heads"]["vars"][-1]] * 3, "mlp_channels": [32] * 3}
+    # Uniform widths: the family's own config says them (Llama: one key/value group of two, so fewer query heads).
+    kv = enc.params["kv_heads"]["vars"][-1 if family == "gpt2" else 0]
+    uniform = {"keep_layer": [1, 1, 0], "kv_heads": [kv] * 3, "mlp_channels": [32] * 3}
     x = torch.randint(0, 60, (2, 9), generator=torch.Generator().manual_seed(0))
     np.save(tmp_path / "x.npy", x.numpy())
     for name, subnet in (("mixed", mixed), ("uniform", uniform)):

@@ -13,17 +13,22 @@ from neural_nas.pareto import minimised
 ObjectiveFn = Callable[[np.ndarray], np.ndarray]
 
 
+# What a row that misses a constraint scores, per objective, before its distance from the constraints is added: above
+# any objective value a search meets, and fixed, so that rows evaluated in different calls (parents, offspring)
+# compare as they should.
+PENALTY = 1e100
+
+
 def penalised(values: np.ndarray, violation: np.ndarray) -> np.ndarray:
-    """Minimised ``values`` where every row that misses the constraints (``violation`` > 0) is made worse than every
-    row that meets them, and the more so the further it misses: any algorithm (pymoo's, ours) then keeps to the
-    feasible sub-networks and is led back to them from outside."""
+    """Minimised ``values`` where every row that misses the constraints (``violation`` > 0, or not finite) scores
+    `PENALTY` times one plus its violation in every objective: worse than every row that meets them, and the worse the
+    further it misses, so that any algorithm (pymoo's, ours) keeps to the feasible rows and is led back to them."""
+    violation = np.where(np.isfinite(violation), violation, np.inf)
     bad = violation > 0
     if not bad.any():
         return values
-    values = values.copy()
-    good = values[~bad] if (~bad).any() else values
-    worst, span = good.max(axis=0), np.ptp(values, axis=0) + 1.0
-    values[bad] = worst + span * (1.0 + violation[bad, None])
+    values = np.array(values, dtype=float)
+    values[bad] = PENALTY * (1.0 + np.minimum(violation[bad], 1e100))[:, None]
     return values
 
 

@@ -97,6 +97,8 @@ class SearchState(Protocol):
         """A problem on predictors fitted to every measurement so far (exact metrics computed exactly); None while
         fewer than ``initial_population`` sub-networks are measured."""
 
+    constrained: bool  # the search measures only sub-networks that meet nas.dynas.constraints
+
     def measured_problem(self) -> SubnetProblem:
         """A problem that reads measured values (a failed or unmeasured row scores as a failure: the worst measured
         value of each metric)."""
@@ -123,7 +125,7 @@ def linas(state: SearchState) -> None:
         elif (problem := state.predicted_problem()) is None:  # too few measurements to fit: the random first ones
             batch = state.random_unmeasured(min(state.initial_population - state.n_measured(), state.remaining()))
         elif (every := state.all_unmeasured(EXHAUSTIVE_LIMIT)) is not None:  # small: predict all, measure the best
-            batch = every[spread_best(problem.evaluate(every, return_values_of=["F"]), want)]
+            batch = every[spread_best(problem.evaluate(every, return_values_of=["F"]), want)] if len(every) else every
         else:
             inner_population = max(state.population, MIN_INNER_POPULATION)
             seed = state.new_seed()
@@ -153,7 +155,11 @@ def evolutionary(state: SearchState) -> None:
     from pymoo.core.termination import NoTermination
 
     problem = state.measured_problem()
-    algorithm = state.algorithm.build(state.population, state.new_seed())
+    # Under constraints the first population is drawn among the sub-networks that meet them (a random one may hold
+    # none); without, it is the algorithm's own random sampling, as in the reference.
+    first = state.random_unmeasured(state.population) if getattr(state, "constrained", False) else None
+    sampling = {"sampling": first} if first is not None and len(first) else {}
+    algorithm = state.algorithm.build(state.population, state.new_seed(), **sampling)
     algorithm.setup(problem, termination=NoTermination(), seed=state.new_seed(), verbose=False)
     stalled = 0  # generations in a row that proposed nothing new
     while state.remaining() > 0:

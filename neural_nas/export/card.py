@@ -33,6 +33,13 @@ def versions(formats: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def megabytes(path: Path) -> float:
+    """A file's size, or the sum of a folder's files (a Hugging Face model folder)."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+    return path.stat().st_size / 1e6
+
+
 def model_card(
     supernet: Any,
     record: Mapping[str, Any],
@@ -56,7 +63,7 @@ def model_card(
         "graphs": {g.name: g.contract() for g in graphs},
         "parity": {fmt: {name: p.as_record() for name, p in by_graph.items()} for fmt, by_graph in parity.items()},
         "files": {kind: path.name for kind, path in files.items()},
-        "file_megabytes": {kind: path.stat().st_size / 1e6 for kind, path in files.items() if path.exists()},
+        "file_megabytes": {kind: megabytes(path) for kind, path in files.items() if path.exists()},
         "versions": versions(list(parity)),
     }
 

@@ -11,6 +11,7 @@ Fronts, directions and hypervolume are `neural_nas.pareto`'s; this module only g
 from __future__ import annotations
 
 import ast
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ import numpy as np
 from neural_nas.errors import ConfigError
 from neural_nas.pareto import HypervolumeTracker, default_ref_point, pareto_front
 from neural_nas.results.selection import resolve_metric
+
+logger = logging.getLogger("neural_nas")
 
 
 class Results(NamedTuple):
@@ -125,7 +128,11 @@ def _recorded_supernet(path: Path) -> Any:
     dynas = load_yaml(record).dynas
     if not dynas.supernet or dynas.supernet not in supernet_registry:
         return None
-    return create_supernet(dynas.supernet, dynas)
+    try:
+        return create_supernet(dynas.supernet, dynas)
+    except ConfigError as err:  # its genes come from files not here (a model folder): read the rows unchecked
+        logger.info("the rows of %s are not checked against %s: %s", path, dynas.supernet, err)
+        return None
 
 
 def _parse_subnet(text: str) -> dict[str, Any]:

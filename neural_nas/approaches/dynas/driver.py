@@ -16,6 +16,7 @@ import numpy as np
 from neural_nas._rng import as_generator
 from neural_nas.approaches.dynas.fitting import fit_predictor
 from neural_nas.approaches.dynas.settings import Settings
+from neural_nas.evolution.tactics import EXHAUSTIVE_LIMIT
 from neural_nas.pareto import best_first, sign_adjust
 
 logger = logging.getLogger("neural_nas")
@@ -37,11 +38,23 @@ class Driver:
         self.initial_population = settings.initial_population
         self.inner_evals = settings.inner_evals
         self.algorithm = settings.algorithm
+        self.constrained = bool(settings.constraints)
         self.encoding = settings.supernet.encoding
         self.rng = as_generator(settings.seed)  # the same seed gives the same search, resumed or not
         self._pending_quality: dict[str, Any] = {}
         self._every_network: np.ndarray | None = None  # `all_unmeasured`'s enumeration of a small space
         self._last_predictors: dict[str, Any] = {}  # per metric: the last fit, whose tuning the next one may reuse
+        if self.constrained and self.study.trials:  # resumed rows measured before the constraints were set
+            vectors = np.array([self.encoding.dict_to_vector(t.arch) for t in self.study.trials], dtype=np.int64)
+            outside = int((settings.violation(vectors) > 0).sum())
+            if outside:
+                logger.warning(
+                    "%d of the %d resumed rows miss %s: they stay in the results and count toward num_evals; "
+                    "pick among the others with --where",
+                    outside,
+                    len(vectors),
+                    ", ".join(str(c) for c in settings.constraints),
+                )
 
     def _subnet(self, vector: np.ndarray) -> dict[str, Any]:
         return self.encoding.vector_to_dict(vector)
@@ -77,6 +90,10 @@ class Driver:
         return np.array(keep, dtype=np.int64).reshape(-1, self.encoding.n_genes)
 
     def n_unmeasured(self) -> int:
+        if self.settings.constraints:  # the feasible ones: counted exactly where the space can be enumerated
+            every = self.all_unmeasured(EXHAUSTIVE_LIMIT)
+            if every is not None:
+                return len(every)
         return self.settings.supernet.n_networks() - self.study.n_done()
 
     def all_unmeasured(self, limit: int) -> np.ndarray | None:
@@ -98,6 +115,9 @@ class Driver:
         return networks[~measured].reshape(-1, self.encoding.n_genes)
 
     def random_unmeasured(self, n: int) -> np.ndarray:
+        if self.constrained and (every := self.all_unmeasured(EXHAUSTIVE_LIMIT)) is not None:
+            # Few may meet the constraints: draw among those, not among the whole space.
+            return every[self.rng.choice(len(every), size=min(n, len(every)), replace=False)]
         n = min(n, self.n_unmeasured())
         out = np.empty((0, self.encoding.n_genes), dtype=np.int64)
         stalled = 0  # draws in a row that found nothing new: the space is used up (n_networks() counts too many)
@@ -107,7 +127,7 @@ class Driver:
             stalled = stalled + 1 if len(more) == len(out) else 0
             out = more
         if len(out) < n and self.settings.constraints:
-            logger.info(
+            logger.warning(
                 "%d random draws in a row met no unmeasured sub-network within %s: %d found",
                 MAX_FRUITLESS_DRAWS,
                 ", ".join(str(c) for c in self.settings.constraints),

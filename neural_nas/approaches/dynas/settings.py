@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neural_nas.config import NASConfig
 from neural_nas.errors import ConfigError
 
@@ -126,6 +128,11 @@ def resolve(conf: NASConfig, supernet: Any = None) -> Settings:
     )
 
 
+# Random sub-networks a search's constraints are tried on before it starts: when none meets them, the search could not
+# find any either (it draws its sub-networks the same way).
+FEASIBILITY_DRAWS = 20_000
+
+
 def search_constraints(texts: Any, supernet: Any) -> list[Any]:
     """``nas.dynas.constraints`` parsed; each must be on an exact metric (known before measuring a sub-network)."""
     from neural_nas.results.selection import Constraint
@@ -141,6 +148,18 @@ def search_constraints(texts: Any, supernet: Any) -> list[Any]:
                 f"a constraint on an exact metric of {supernet.name} ({', '.join(exact) or 'it has none'})",
                 f"{constraint.metric} is known only once a sub-network is measured: search, then pick with "
                 f"--where '{text}' (neural-nas front / export)",
+            )
+    if parsed:
+        draws = supernet.encoding.random_vectors(FEASIBILITY_DRAWS, rng=0)
+        exact = supernet.exact_metrics(draws)
+        misses = np.max([c.misses(exact[c.metric]) for c in parsed], axis=0)
+        if not (misses == 0).any():
+            closest = ", ".join(f"{c.metric} {float(np.min(exact[c.metric])):.4g}" for c in parsed)
+            raise ConfigError(
+                key,
+                list(texts),
+                f"constraints some sub-networks of {supernet.name} meet",
+                f"none of {FEASIBILITY_DRAWS} drawn at random does (the smallest drawn: {closest})",
             )
     return parsed
 

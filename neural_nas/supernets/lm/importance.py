@@ -84,16 +84,15 @@ def order(model: nn.Module, shape: LMShape, scores: dict[str, torch.Tensor]) -> 
         take(layer, shape, groups.tolist(), channels.tolist())
 
 
-def fingerprint(model_dir: Path, text: Path, sequences: int, tokens: int) -> str:
-    """What the scores depend on: the model's config and weights files (names, sizes, times) and the calibration
-    text's bytes and amount."""
+def fingerprint(model_dir: Path, text: Path, sequences: int, tokens: int, weights: str) -> str:
+    """What the scores depend on: every file of the model folder (config, weights, tokenizer: names, sizes, times),
+    which weights were scored (``pretrained`` or ``random``), and the calibration text's bytes and amount."""
     digest = hashlib.sha256()
-    for path in sorted(model_dir.iterdir()):
-        if path.suffix in (".json", ".safetensors"):
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    for path in sorted(p for p in model_dir.iterdir() if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     digest.update(hashlib.sha256(text.read_bytes()).digest())
-    digest.update(f"{sequences}x{tokens}".encode())
+    digest.update(f"{sequences}x{tokens}:{weights}".encode())
     return digest.hexdigest()
 
 

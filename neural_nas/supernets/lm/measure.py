@@ -27,6 +27,9 @@ from torch import nn
 from neural_nas.errors import ConfigError
 
 DATA_FILES = ("train.txt", "valid.txt")
+# Logit values one perplexity batch may hold (about 1 GB in float32): a 150,000-token vocabulary takes one window of
+# 1,700 tokens at a time, whatever nas.dynas.eval_batch_size says.
+LOGITS_PER_BATCH = 2**28
 
 
 def text_file(dataset_path: str | None, name: str, why: str) -> Path:
@@ -74,6 +77,8 @@ def perplexity(model: nn.Module, ids: torch.Tensor, window: int, batch_size: int
     """Perplexity of ``model`` on ``ids`` (the module docstring); windows of equal length run in batches."""
     device = next(model.parameters()).device
     windows = list(scored_windows(len(ids), window))
+    vocab = model.get_output_embeddings().weight.shape[0]
+    batch_size = max(1, min(batch_size, LOGITS_PER_BATCH // (window * vocab)))  # logits of a large vocabulary
     nll, count = 0.0, 0
     for start in range(0, len(windows), batch_size):
         group = windows[start : start + batch_size]
@@ -82,13 +87,14 @@ def perplexity(model: nn.Module, ids: torch.Tensor, window: int, batch_size: int
             by_length.setdefault(w[1] - w[0], []).append(w)
         for same in by_length.values():
             batch = torch.stack([ids[b:e] for b, e, _ in same]).to(device)
-            logits = model(input_ids=batch, use_cache=False).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            logits = model(input_ids=batch, use_cache=False).logits[:, :-1]
             target = batch[:, 1:]
-            token_logp = logp.gather(-1, target[..., None])[..., 0]  # [windows, length - 1]
+            token_nll = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), reduction="none"
+            ).view(target.shape)  # [windows, length - 1]
             for row, (b, _e, first) in enumerate(same):
-                scored = token_logp[row, first - b - 1 :]  # predictions of tokens first..e-1
-                nll -= float(scored.double().sum())
+                scored = token_nll[row, first - b - 1 :]  # predictions of tokens first..e-1
+                nll += float(scored.double().sum())
                 count += scored.numel()
     return math.exp(nll / count)
 

@@ -90,9 +90,11 @@ class HFCausalLM(TorchModelSuperNetwork):
         self.hf_config = dict(config)
         self.shape = LMShape.from_config(config, str(self.model_dir / "config.json"))
         s = self.shape
+        # GPT-2 may scale each layer's attention by its position: dropping a layer would change the layers after it.
+        keep = [1] if config.get("scale_attn_by_inverse_layer_idx") else [0, 1]
         self.encoding = Encoding(
             {
-                "keep_layer": {"count": s.layers, "vars": [0, 1]},
+                "keep_layer": {"count": s.layers, "vars": keep},
                 "kv_heads": {"count": s.layers, "vars": choices(s.kv_heads)},
                 "mlp_channels": {"count": s.layers, "vars": choices(s.intermediate, 8 if s.intermediate >= 64 else 1)},
             }
@@ -116,7 +118,7 @@ class HFCausalLM(TorchModelSuperNetwork):
         return cls(path, json.loads(config_file.read_text(encoding="utf-8")))
 
     def settings_record(self) -> dict[str, Any]:
-        return {"supernet_ckpt_path": str(self.model_dir)}
+        return {"supernet_ckpt_path": str(self.model_dir.resolve())}
 
     def serves(self, settings: Any) -> bool:
         path = getattr(settings, "supernet_ckpt_path", None)
@@ -134,6 +136,20 @@ class HFCausalLM(TorchModelSuperNetwork):
 
     def exact_metrics(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
         return lm_costs(self.shape, *self.genes(vectors))
+
+    def canonical(self, vectors: np.ndarray) -> np.ndarray:
+        """A dropped layer's other genes change nothing: they are set to their first choice."""
+        out = np.array(vectors, dtype=np.int64, ndmin=2)
+        n = self.shape.layers
+        dropped = np.asarray(self.encoding.params["keep_layer"]["vars"])[out[:, :n]] == 0
+        out[:, n : 2 * n][dropped] = 0
+        out[:, 2 * n : 3 * n][dropped] = 0
+        return out
+
+    def n_networks(self) -> int:
+        p = self.encoding.params
+        per_layer = (len(p["keep_layer"]["vars"]) - 1) * len(p["kv_heads"]["vars"]) * len(p["mlp_channels"]["vars"])
+        return (1 + per_layer) ** self.shape.layers
 
     # -- the torch model ---------------------------------------------------------------------------------------------
     def load(self, *, pretrained: bool, ckpt_path: str | None, device: str) -> None:
@@ -195,12 +211,19 @@ class HFCausalLM(TorchModelSuperNetwork):
         from neural_nas.supernets.lm import importance
         from neural_nas.supernets.lm.measure import sequences, text_file, tokens_of
 
-        if not self.importance or self._ordered_by is not None:
+        if not self.importance:
             return
         d = ctx.conf
         text = text_file(d.dataset_path, "train.txt", "its text scores which heads and channels matter")
         length = self.sequence_length(d)
-        key = importance.fingerprint(self.model_dir, text, d.calibration_size, length)
+        weights = "pretrained" if getattr(d, "pretrained", True) else "random"
+        key = importance.fingerprint(self.model_dir, text, d.calibration_size, length, weights)
+        if self._ordered_by == key:
+            return
+        if self._ordered_by is not None:
+            raise RuntimeError(
+                f"{self.name}: this instance is ordered by other calibration settings; create another for these"
+            )
         results = d.results_csv_path or BY_PATH["nas.dynas.results_csv_path"].unset  # the CSV's default name if unset
         cache = Path(f"{results}.importance.safetensors")
         scores = importance.cached_scores(cache, key)

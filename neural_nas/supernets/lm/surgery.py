@@ -83,30 +83,46 @@ def take(layer: nn.Module, shape: LMShape, groups: Sequence[int], channels: Sequ
     mlp.down_proj = _columns(mlp.down_proj, c)
 
 
-def keep_layers(model: nn.Module, shape: LMShape, kept: Sequence[int]) -> None:
-    """Keep only the decoder layers ``kept`` (indices, in order), renumbered so that caches index them densely."""
+def keep_layers(model: nn.Module, shape: LMShape, kept: Sequence[int], original: Sequence[int] | None = None) -> None:
+    """Keep only the decoder layers ``kept`` (indices, in order), renumbered so that caches index them densely;
+    ``original``: the super-network's indices of those layers (default ``kept``), whose per-layer settings they keep."""
+    original = list(kept if original is None else original)
     layers = decoder_layers(model, shape)
     chosen = nn.ModuleList([layers[i] for i in kept])
     for number, layer in enumerate(chosen):
         (layer.attn if shape.family == "gpt2" else layer.self_attn).layer_idx = number
+    _set_layers(model, shape, chosen)
     if shape.family == "gpt2":
-        model.transformer.h = chosen
         model.config.n_layer = len(chosen)
     else:
-        model.model.layers = chosen
         model.config.num_hidden_layers = len(chosen)
     layer_types = getattr(model.config, "layer_types", None)
     if layer_types is not None:
-        model.config.layer_types = [layer_types[i] for i in kept]
+        model.config.layer_types = [layer_types[i] for i in original]
 
 
 def subnet_model(model: nn.Module, shape: LMShape, kept: Sequence[bool], kv: Sequence[int], channels: Sequence[int]):
     """A copy of ``model`` (already in importance order) cut to the sub-network: the layers ``kept``, each with its
     first ``kv`` groups and first ``channels`` MLP channels."""
-    sub = copy.deepcopy(model)
-    layers = decoder_layers(sub, shape)
+    layers = decoder_layers(model, shape)
+    _set_layers(model, shape, nn.ModuleList())  # copied without its layers: a dropped layer is never copied
+    try:
+        sub = copy.deepcopy(model)
+    finally:
+        _set_layers(model, shape, layers)
+    chosen = []
     for i, layer in enumerate(layers):
         if kept[i]:
+            layer = copy.deepcopy(layer)
             take(layer, shape, range(kv[i]), range(channels[i]))
-    keep_layers(sub, shape, [i for i, k in enumerate(kept) if k])
+            chosen.append(layer)
+    _set_layers(sub, shape, nn.ModuleList(chosen))
+    keep_layers(sub, shape, range(len(chosen)), [i for i, k in enumerate(kept) if k])
     return sub.eval()
+
+
+def _set_layers(model: nn.Module, shape: LMShape, layers: nn.ModuleList) -> None:
+    if shape.family == "gpt2":
+        model.transformer.h = layers
+    else:
+        model.model.layers = layers
