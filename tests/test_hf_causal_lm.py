@@ -170,6 +170,20 @@ def test_every_token_is_scored_once_with_half_a_window_of_context():
             assert end - begin <= window and first - begin >= window // 2
 
 
+def test_perplexity_is_the_model_s_own_loss_in_one_window_and_context_helps(model_dirs, text, tmp_path):
+    """One window over the whole text: exactly transformers' own language-modelling loss. Shorter windows give each
+    token less context: a model that learned nothing is indifferent, so they agree to rounding."""
+    from neural_nas.supernets.lm.measure import perplexity
+
+    supernet, _ = loaded(model_dirs["qwen2"], text, tmp_path)
+    model = supernet.active_subnet(random_subnets(supernet, 1, seed=2)[0])
+    ids = torch.randint(0, 64, (40,), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loss = model(input_ids=ids[None], labels=ids[None]).loss
+    assert perplexity(model, ids, window=40, batch_size=2) == pytest.approx(float(torch.exp(loss)), rel=1e-5)
+    assert perplexity(model, ids, window=8, batch_size=2) == pytest.approx(float(torch.exp(loss)), rel=0.05)
+
+
 def test_a_model_that_predicts_nothing_has_the_vocabulary_s_perplexity(model_dirs, text, tmp_path):
     from neural_nas.supernets.lm.measure import perplexity
 
