@@ -35,7 +35,7 @@ class LanguageModelMeasurer:
         self.latency_input = {"batch_size": d.batch_size, "prefill_tokens": self.prompt, "device": ctx.device}
         self.ids = None
         if "perplexity" in self.metrics:
-            if d.pretrained:
+            if getattr(d, "pretrained", True):
                 supernet.check_weights()  # before the text is read: the cheaper mistake first
             valid = text_file(d.dataset_path, "valid.txt", "perplexity is measured on it")
             text_file(d.dataset_path, "train.txt", "its text scores which heads and channels matter")
