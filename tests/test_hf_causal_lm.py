@@ -222,7 +222,10 @@ def test_a_constrained_search_measures_only_sub_networks_within_it_and_resumes(i
     supernet = create_supernet("hf_causal_lm", SimpleNamespace(supernet_ckpt_path=str(model_dirs["llama"])))
     limit = float(np.median(supernet.exact_metrics(supernet.encoding.random_vectors(200, rng=0))["params"]))
     c = lm_config(dynas_config, model_dirs["llama"], text, constraints=[f"params<={limit}"])
-    NAS(c).search()
+    agent = NAS(c)
+    agent.search()
+    predictor = agent.create_predictor("ppl")  # perplexity is learnt as its logarithm: predictions stay positive
+    assert predictor.log and (predictor.predict(supernet.encoding.random_vectors(50, rng=1)) > 0).all()
     results = load_results(in_tmp / "results.csv", ["perplexity", "params"])
     assert len(results.points) == 12
     assert all(p["params"] <= limit and p["perplexity"] >= 1 for p in results.points)

@@ -27,7 +27,9 @@ class Metric:
     ``depends_on_weights``: its value changes with the trained weights (accuracy does; MACs, parameters and latency do
     not, so a search on those alone never loads or downloads weights). ``csv_aliases``: other headers the column has
     in files of the reference (read, never written). ``valid``: the closed range of its possible values; a value
-    outside it (an SST-2 accuracy of 53.1, a fraction written as a percentage) is refused wherever it comes from."""
+    outside it (an SST-2 accuracy of 53.1, a fraction written as a percentage) is refused wherever it comes from.
+    ``learn_log``: predictors fit its logarithm (perplexity: a broken sub-network's thousands would otherwise set the
+    scale the good ones are told apart on)."""
 
     name: str
     csv_column: str
@@ -37,6 +39,7 @@ class Metric:
     depends_on_weights: bool = False
     csv_aliases: tuple[str, ...] = ()
     valid: tuple[float, float] = (0.0, math.inf)
+    learn_log: bool = False  # predictors learn log(value): a positive metric that spans orders of magnitude
 
     def accepts(self, value: float) -> bool:
         return self.valid[0] <= value <= self.valid[1]
@@ -96,7 +99,16 @@ for _metric in [
     Metric("accuracy_sst2", "SST-2 Acc", True, "fraction", depends_on_weights=True, valid=(0, 1)),
     Metric("bleu", "BLEU", True, "BLEU", depends_on_weights=True, valid=(0, 100)),
     Metric("model_size", "Model Size", False, "MB"),  # of the stored weights (the quantized model's, if quantized)
-    Metric("perplexity", "Perplexity", False, "", aliases=("ppl",), depends_on_weights=True, valid=(1, math.inf)),
+    Metric(
+        "perplexity",
+        "Perplexity",
+        False,
+        "",
+        aliases=("ppl",),
+        depends_on_weights=True,
+        valid=(1, math.inf),
+        learn_log=True,
+    ),
     Metric("decode_latency", "Decode Latency (ms/token)", False, "ms"),
 ]:
     metric_registry.add(_metric)

@@ -26,14 +26,16 @@ class _SubnetInput:
 
 
 class SubnetPredictor(_SubnetInput):
-    """A fitted estimator (e.g. `Predictor`) on the super-network's features. ``predict`` takes dicts or vectors."""
+    """A fitted estimator (e.g. `Predictor`) on the super-network's features. ``predict`` takes dicts or vectors.
+    ``log``: the estimator was fitted on the metric's logarithm (`Metric.learn_log`); predictions are exponentiated."""
 
-    def __init__(self, supernet: Any, metric: str, estimator: Any) -> None:
+    def __init__(self, supernet: Any, metric: str, estimator: Any, log: bool = False) -> None:
         super().__init__(supernet, metric)
-        self.estimator = estimator
+        self.estimator, self.log = estimator, log
 
     def predict(self, subnets: Sequence[Mapping[str, Any]] | np.ndarray) -> np.ndarray:
-        return self.estimator.predict(self.supernet.features(self.vectors(subnets)))
+        predicted = self.estimator.predict(self.supernet.features(self.vectors(subnets)))
+        return np.exp(predicted) if self.log else predicted
 
 
 class ExactMetric(_SubnetInput):

@@ -21,6 +21,7 @@ def fit_predictor(
     `SubnetPredictor` fitted on every trial that has the metric, seeded from ``rng`` (drawn only for a fit).
     ``previous``: this metric's predictor of the last loop, whose hyperparameters are kept until the measurements
     have grown enough to tune again (`Predictor.refitted`). Its ``predict`` takes sub-network dicts or vectors."""
+    from neural_nas.measurements.metrics import metric_registry
     from neural_nas.predictors import ExactMetric, Predictor, SubnetPredictor, quality
 
     if metric in supernet.exact_metric_names:
@@ -35,11 +36,13 @@ def fit_predictor(
     vectors = np.stack([supernet.encoding.dict_to_vector(t.arch) for t in rows])
     y = np.array([t.metrics[metric] for t in rows])
     features = supernet.features(vectors)
+    log = metric in metric_registry and metric_registry.get(metric).learn_log and bool((y > 0).all())
+    target = np.log(y) if log else y
     if isinstance(previous, SubnetPredictor) and isinstance(previous.estimator, Predictor):
-        estimator = previous.estimator.refitted(features, y, seed=seed)
+        estimator = previous.estimator.refitted(features, target, seed=seed)
     else:
-        estimator = Predictor(seed=seed).fit(features, y)
-    predictor = SubnetPredictor(supernet, metric, estimator)
+        estimator = Predictor(seed=seed).fit(features, target)
+    predictor = SubnetPredictor(supernet, metric, estimator, log=log)
     fit = quality(y, predictor.predict(vectors))
     logger.info(
         "%s predictor: %s on %d measurements (hyperparameters tuned on %s); in-sample Kendall tau %.3f, MAPE %.2f%%",
