@@ -158,6 +158,13 @@ def test_a_dropped_layer_s_other_genes_make_no_other_network(model_dirs, text, t
     assert (canonical[:, 3:6][~kept] == 0).all() and (canonical[:, 6:][~kept] == 0).all()
     assert supernet.n_networks() == (1 + 2 * 4) ** 3  # per layer: dropped, or one of 2 x 4 widths
 
+    # A GPT-2 that scales attention by the layer's position keeps its layers: only widths vary
+    config = json.loads((model_dirs["gpt2"] / "config.json").read_text()) | {"scale_attn_by_inverse_layer_idx": True}
+    (tmp_path / "scaled").mkdir()
+    (tmp_path / "scaled" / "config.json").write_text(json.dumps(config))
+    scaled = create_supernet("hf_causal_lm", settings(tmp_path / "scaled", text, tmp_path))
+    assert scaled.encoding.params["keep_layer"]["vars"] == [1] and scaled.n_networks() == (4 * 4) ** 3
+
 
 def test_every_token_is_scored_once_with_half_a_window_of_context():
     from neural_nas.supernets.lm.measure import scored_windows
@@ -276,6 +283,9 @@ def test_export_writes_a_hugging_face_folder_that_transformers_loads_alone(famil
         config = json.loads((folder / "config.json").read_text())
         assert ((folder / "modeling_pruned.py").exists()) == (name == "mixed") == ("pruned_layers" in config)
         card = json.loads(files["description"].read_text())
+        # model_size is the weights file's size, its JSON header aside
+        weights_bytes = (folder / "model.safetensors").stat().st_size
+        assert 0 < weights_bytes - card["exact_metrics"]["model_size"] * 1e6 < 16_384
         assert set(card["parity"]) == set(formats)
         assert all(card["parity"][f]["subnet"]["max_abs_diff"] <= 1e-4 for f in formats)
         out = subprocess.run(

@@ -12,7 +12,7 @@ Genes of a dropped layer change nothing. The width of the residual stream (the e
 and both norms read all of it, and cutting it without retraining breaks them all at once.
 
 Which heads and channels a sub-network keeps: the most important ones, by activation scores on calibration text
-computed once and cached beside the results (`neural_nas.supernets.lm.importance`); ``importance: false`` on the
+computed once and cached beside the results (`neural_nas.supernets.lm.importance`); ``importance = False`` on the
 instance keeps the natural order (the benchmark's baseline).
 
 Metrics: ``perplexity`` on ``valid.txt``, ``latency`` (prefill) and ``decode_latency`` (per token) measured
@@ -87,7 +87,6 @@ class HFCausalLM(TorchModelSuperNetwork):
     def __init__(self, model_dir: str | Path, config: Mapping[str, Any]) -> None:
         super().__init__()
         self.model_dir = Path(model_dir)
-        self.hf_config = dict(config)
         self.shape = LMShape.from_config(config, str(self.model_dir / "config.json"))
         s = self.shape
         # GPT-2 may scale each layer's attention by its position: dropping a layer would change the layers after it.
@@ -148,8 +147,9 @@ class HFCausalLM(TorchModelSuperNetwork):
 
     def n_networks(self) -> int:
         p = self.encoding.params
-        per_layer = (len(p["keep_layer"]["vars"]) - 1) * len(p["kv_heads"]["vars"]) * len(p["mlp_channels"]["vars"])
-        return (1 + per_layer) ** self.shape.layers
+        widths = len(p["kv_heads"]["vars"]) * len(p["mlp_channels"]["vars"])
+        can_drop = 0 in p["keep_layer"]["vars"]  # a dropped layer is one network whatever its other genes
+        return (int(can_drop) + widths) ** self.shape.layers
 
     # -- the torch model ---------------------------------------------------------------------------------------------
     def load(self, *, pretrained: bool, ckpt_path: str | None, device: str) -> None:
