@@ -59,20 +59,14 @@ def test_search_writes_the_csv_the_plots_and_prints_the_front(in_tmp, config_fil
 
 def test_search_where_measures_only_sub_networks_within_it(in_tmp, config_file, register_supernet, synthetic):
     """``search --where`` constrains the search itself (here a space whose MACs are exact: a Synthetic subclass)."""
-    import numpy as np
+    from tests.synthetic_supernet import ExactMacs
 
-    class ExactMacs(synthetic):
+    class Space(ExactMacs):
         name = "synthetic_exact_macs_cli"
-        exact_metric_names = ("macs",)
 
-        def exact_metrics(self, vectors):
-            a = np.asarray(self.encoding.params["a"]["vars"])[vectors[:, :6]]
-            b = np.asarray(self.encoding.params["b"]["vars"])[vectors[:, 6:]]
-            return {"macs": 1e6 * ((a * b).sum(axis=1) + 1)}
-
-    register_supernet(ExactMacs)
+    register_supernet(Space)
     code = main(
-        ["search", str(config_file), *SMALL, "--set", f"nas.dynas.supernet={ExactMacs.name}", "--where", "macs<=10M"]
+        ["search", str(config_file), *SMALL, "--set", f"nas.dynas.supernet={Space.name}", "--where", "macs<=10M"]
         + ["--no-plots", "-o", "out"]
     )
     assert code == 0

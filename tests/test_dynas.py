@@ -15,7 +15,7 @@ from neural_nas.results.dynast_csv import HEADER
 from neural_nas.results.study import arch_key
 from neural_nas.supernets import supernet_registry
 from tests.image_data import make_image_folder
-from tests.synthetic_supernet import Synthetic, genes
+from tests.synthetic_supernet import ExactMacs, Synthetic, genes
 
 SHARED = Path(__file__).resolve().parent / "data" / "dynast_ofa_mbv3_w1.0"  # a copy of shared/data (Apache-2.0)
 MBV3 = "ofa_mbv3_d234_e346_k357_w1.0"
@@ -421,16 +421,10 @@ def test_the_driver_never_measures_a_sub_network_twice(in_tmp, caplog, dynas_con
 def exact_macs(register_supernet):
     """The synthetic space with its MACs exact (known before measuring): what search constraints apply to."""
 
-    class ExactMacs(Synthetic):
+    class Space(ExactMacs):
         name = "synthetic_exact_macs"
-        exact_metric_names = ("macs",)
 
-        def exact_metrics(self, vectors):
-            values = np.asarray(self.encoding.params["a"]["vars"])[vectors[:, :6]]
-            b = np.asarray(self.encoding.params["b"]["vars"])[vectors[:, 6:]]
-            return {"macs": 1e6 * ((values * b).sum(axis=1) + 1)}
-
-    return register_supernet(ExactMacs)
+    return register_supernet(Space)
 
 
 @pytest.mark.parametrize("tactic", ["linas", "evolutionary", "random"])
@@ -451,15 +445,9 @@ def test_a_constrained_search_of_a_small_space_measures_every_feasible_network_t
 ):
     """3 genes of each kind: 1,728 networks, 54 within 2M MACs; a budget of 100 measures those 54 and stops."""
 
-    class SmallExact(Synthetic):
+    class SmallExact(ExactMacs):
         name = "synthetic_small_exact"
         encoding = genes(3)
-        exact_metric_names = ("macs",)
-
-        def exact_metrics(self, vectors):
-            a = np.asarray(self.encoding.params["a"]["vars"])[vectors[:, :3]]
-            b = np.asarray(self.encoding.params["b"]["vars"])[vectors[:, 3:]]
-            return {"macs": 1e6 * ((a * b).sum(axis=1) + 1)}
 
     register_supernet(SmallExact)
     supernet = SmallExact()
